@@ -1,0 +1,85 @@
+// swift-tools-version: 6.1
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+// The workspace manifest: every package under Packages/, the vmm-tools CLI and
+// integration-vmm in ONE build graph, so `swift build` / `swift test` here
+// compile each module once.
+//
+// Each Packages/<Name>/Package.swift is the source of truth for its own targets
+// (that manifest is what gets released). The `mirror` entries below repeat those
+// targets with workspace paths; `vmm-tools lint` (rule `manifest`) fails when a
+// target, a dependency or a setting here differs from the package's manifest.
+
+import PackageDescription
+
+/// Target kinds a package manifest can declare.
+enum Kind { case library, test, executable }
+
+/// One target of `Packages/<package>/Package.swift`, placed at its workspace path.
+/// `dependencies` are target names (cross-package products are named by target).
+func mirror(
+    _ package: String, _ name: String, _ kind: Kind = .library, dependencies: [String] = [],
+    exclude: [String] = [], cSettings: [CSetting]? = nil, swiftSettings: [SwiftSetting]? = nil,
+    linkerSettings: [LinkerSetting]? = nil
+) -> Target {
+    let deps = dependencies.map { Target.Dependency.target(name: $0) }
+    switch kind {
+    case .library:
+        return .target(
+            name: name, dependencies: deps, path: "Packages/\(package)/Sources/\(name)", exclude: exclude,
+            cSettings: cSettings, swiftSettings: swiftSettings, linkerSettings: linkerSettings)
+    case .executable:
+        return .executableTarget(
+            name: name, dependencies: deps, path: "Packages/\(package)/Sources/\(name)", exclude: exclude,
+            cSettings: cSettings, swiftSettings: swiftSettings, linkerSettings: linkerSettings)
+    case .test:
+        return .testTarget(
+            name: name, dependencies: deps, path: "Packages/\(package)/Tests/\(name)", exclude: exclude,
+            cSettings: cSettings, swiftSettings: swiftSettings, linkerSettings: linkerSettings)
+    }
+}
+
+// MARK: - Packages (mirrors of Packages/<Name>/Package.swift, bottom layer first)
+
+let packageTargets: [Target] = [
+    // Packages/VMMSysUtil
+    mirror("VMMSysUtil", "CVMMSysUtil"),
+    mirror("VMMSysUtil", "VMMSysUtil", dependencies: ["CVMMSysUtil"]),
+    mirror("VMMSysUtil", "VMMSysUtilTests", .test, dependencies: ["VMMSysUtil"]),
+]
+
+// MARK: - Tools and IntegrationVMM (workspace-only, never released as packages)
+
+let workspaceTargets: [Target] = [
+    .target(
+        name: "VMMToolsKit",
+        path: "Tools/Sources/VMMToolsKit"),
+    .executableTarget(
+        name: "vmm-tools",
+        dependencies: [
+            "VMMToolsKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        path: "Tools/Sources/vmm-tools"),
+    .testTarget(
+        name: "VMMToolsKitTests",
+        dependencies: ["VMMToolsKit"],
+        path: "Tools/Tests/VMMToolsKitTests"),
+    .executableTarget(
+        name: "integration-vmm",
+        dependencies: ["VMMSysUtil"],
+        path: "IntegrationVMM/Sources/integration-vmm"),
+]
+
+let package = Package(
+    name: "swift-vmm",
+    products: [
+        .executable(name: "vmm-tools", targets: ["vmm-tools"]),
+        .executable(name: "integration-vmm", targets: ["integration-vmm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: packageTargets + workspaceTargets
+)
