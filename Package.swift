@@ -47,6 +47,12 @@ let packageTargets: [Target] = [
     mirror("VMMSysUtil", "CVMMSysUtil"),
     mirror("VMMSysUtil", "VMMSysUtil", dependencies: ["CVMMSysUtil"]),
     mirror("VMMSysUtil", "VMMSysUtilTests", .test, dependencies: ["VMMSysUtil"]),
+    // @section system-and-kvm (KVMBindings, KVMIoctls, Hypervisor)
+    // @section memory (VMMemory)
+    // @section legacy-devices (VMSuperIO, VMDevice, EventManager)
+    // @section boot (VMAllocator, VMFDT, LinuxLoader, ACPITables)
+    // @section virtio (VirtioQueue, VirtioDevices)
+    // @section sandbox (Seccompiler)
 ]
 
 // MARK: - Tools and IntegrationVMM (workspace-only, never released as packages)

@@ -10,7 +10,12 @@ struct VMMTools: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vmm-tools",
         abstract: "Checks, tests and release tooling for the swift-vmm workspace.",
-        subcommands: [Graph.self, Test.self, Lint.self, CI.self])
+        subcommands: [
+            Graph.self,
+            Test.self,
+            Lint.self,
+            CI.self,
+        ])
 }
 
 /// Options shared by every subcommand.

@@ -88,3 +88,20 @@ import VMMSysUtil
         #expect(throws: SystemError.self) { try event.wait() }
     }
 }
+
+@Suite struct MemFdTests {
+    @Test func createsSizedSealableMemory() throws {
+        let memory = try MemFd(name: "swift-vmm-test", size: 1 << 20, flags: .allowSealing)
+        #expect(try memory.size() == 1 << 20)
+        try memory.seal([.shrink, .grow])
+        #expect(try memory.seals().contains([.shrink, .grow]))
+        // A sealed size cannot change.
+        #expect(ftruncate(memory.descriptor.rawValue, 4096) == -1)
+        #expect(Errno.current == .notPermitted)
+    }
+
+    @Test func sealingWithoutPermissionFails() throws {
+        let memory = try MemFd(name: "no-seal", size: 4096)
+        #expect(throws: SystemError("fcntl(F_ADD_SEALS)", errno: .notPermitted)) { try memory.seal(.grow) }
+    }
+}

@@ -6,10 +6,32 @@
 #ifndef CVMMSYSUTIL_H
 #define CVMMSYSUTIL_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/memfd.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 
 /// errno of the calling thread (a macro in glibc, so Swift cannot read it directly everywhere).
 static inline int cvmm_errno(void) { return errno; }
+
+/// fcntl with an int argument (fcntl is variadic, so Swift cannot call it with every command).
+static inline int cvmm_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
+
+/// File seal bits.
+static inline int cvmm_f_seal_seal(void) { return F_SEAL_SEAL; }
+static inline int cvmm_f_seal_shrink(void) { return F_SEAL_SHRINK; }
+static inline int cvmm_f_seal_grow(void) { return F_SEAL_GROW; }
+static inline int cvmm_f_seal_write(void) { return F_SEAL_WRITE; }
+
+/// MFD_HUGE_2MB (a shifted macro).
+static inline unsigned int cvmm_mfd_huge_2mb(void) { return MFD_HUGE_2MB; }
+
+// One header per area, so helpers stay small and findable.
+#include "cvmm_io.h"       // epoll, timerfd, signalfd, sockets (SCM_RIGHTS), terminals
+#include "cvmm_signals.h"  // real-time signals for vCPU kicks, threads
 
 #endif
