@@ -49,7 +49,8 @@ let packageTargets: [Target] = [
     mirror("VMMSysUtil", "VMMSysUtilTests", .test, dependencies: ["VMMSysUtil"]),
     // @section system-and-kvm (KVMBindings, KVMIoctls, Hypervisor)
     // @section memory (VMMemory)
-    // @section legacy-devices (VMSuperIO, VMDevice, EventManager)
+    // @section legacy-devices (VMSuperIO, VMDevice)
+    // @section event-manager (EventManager)
     // @section boot (VMAllocator, VMFDT, LinuxLoader, ACPITables)
     // @section virtio (VirtioQueue, VirtioDevices)
     // @section sandbox (Seccompiler)
@@ -58,6 +59,7 @@ let packageTargets: [Target] = [
 // MARK: - Tools and IntegrationVMM (workspace-only, never released as packages)
 
 let workspaceTargets: [Target] = [
+    // @section tools-extra (workspace-only helper targets, e.g. GuestAssets)
     .target(
         name: "VMMToolsKit",
         path: "Tools/Sources/VMMToolsKit"),

@@ -1,0 +1,14 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import ArgumentParser
+
+/// `vmm-tools bench <area>`: performance figures side by side with a peer
+/// (QEMU, rust-vmm crates) measured in the same run; ratios are what count.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks side by side with QEMU and rust-vmm, measured in the same run.",
+        subcommands: [
+            // one line per benchmark area
+        ])
+}
