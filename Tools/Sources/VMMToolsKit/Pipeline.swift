@@ -22,8 +22,13 @@ public enum Pipeline {
                     name: "build", passed: result.succeeded, seconds: 0,
                     detail: result.succeeded ? "ok" : "exit \(result.status)")
             },
-            CIStep(name: "test", summary: "swift test (every package, Tools, IntegrationVMM)") {
-                try testStep(name: "test", arguments: ["swift", "test"], in: workspace.root)
+            CIStep(name: "test", summary: "swift test --enable-code-coverage (every package, Tools, IntegrationVMM)") {
+                try testStep(name: "test", arguments: ["swift", "test", "--enable-code-coverage"], in: workspace.root)
+            },
+            CIStep(name: "coverage", summary: "per-package coverage gate (ci profile) against coverage/<arch>.json") {
+                let report = try CoverageRun(workspace: workspace, profile: .ci, runTests: false).execute()
+                for line in report.lines { emit(line) }
+                return StepOutcome(name: "coverage", passed: report.passed, seconds: 0, detail: report.verdictLine)
             },
             CIStep(name: "standalone", summary: "each package builds and tests on its own (the released unit)") {
                 let order = try DependencyGraph.load(workspace).topologicalOrder()

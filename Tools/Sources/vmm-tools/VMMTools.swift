@@ -15,6 +15,7 @@ struct VMMTools: ParsableCommand {
             Test.self,
             Lint.self,
             CI.self,
+            Coverage.self,
             Bench.self,
         ])
 }

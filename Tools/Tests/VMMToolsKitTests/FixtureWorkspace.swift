@@ -7,7 +7,7 @@ import VMMToolsKit
 /// A small swift-vmm-shaped workspace in a temporary folder: packages A and B
 /// (B depends on A), a root manifest that mirrors them, changelogs, READMEs and
 /// the docs graph. It lints clean as created; tests break one thing at a time.
-final class FixtureWorkspace {
+final class FixtureWorkspace: Sendable {
     let root: URL
     var workspace: Workspace { Workspace(root: root) }
 
