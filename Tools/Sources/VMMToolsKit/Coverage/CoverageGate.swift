@@ -84,7 +84,7 @@ public enum CoverageGate {
         let width = max(16, packages.map(\.name.count).max() ?? 0)
         var lines = [
             "package".padding(toLength: width, withPad: " ", startingAt: 0)
-                + "   lines            regions          functions        threshold(lines)"
+                + "   lines                regions              functions            threshold(lines)"
         ]
         for package in packages {
             var row = package.name.padding(toLength: width, withPad: " ", startingAt: 0)
@@ -102,5 +102,6 @@ public enum CoverageGate {
     }
 
     static func rounded(_ value: Double) -> Double { (value * 100).rounded() / 100 }
-    static func format(_ value: Double) -> String { String(format: "%.2f", value) }
+    /// Two decimals, from the same rounding the thresholds file stores.
+    static func format(_ value: Double) -> String { String(format: "%.2f", rounded(value)) }
 }
