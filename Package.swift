@@ -13,8 +13,9 @@
 
 import PackageDescription
 
-/// Target kinds a package manifest can declare.
-enum Kind { case library, test, executable }
+/// Target kinds a package manifest can declare. `portableTests` is a library of
+/// portable test cases at `Tests/<Name>` (run by swift test and on riscv64).
+enum Kind { case library, test, executable, portableTests }
 
 /// One target of `Packages/<package>/Package.swift`, placed at its workspace path.
 /// `dependencies` are target names (cross-package products are named by target).
@@ -33,6 +34,10 @@ func mirror(
         return .executableTarget(
             name: name, dependencies: deps, path: "Packages/\(package)/Sources/\(name)", exclude: exclude,
             cSettings: cSettings, swiftSettings: swiftSettings, linkerSettings: linkerSettings)
+    case .portableTests:
+        return .target(
+            name: name, dependencies: deps, path: "Packages/\(package)/Tests/\(name)", exclude: exclude,
+            cSettings: cSettings, swiftSettings: swiftSettings, linkerSettings: linkerSettings)
     case .test:
         return .testTarget(
             name: name, dependencies: deps, path: "Packages/\(package)/Tests/\(name)", exclude: exclude,
@@ -47,6 +52,12 @@ let packageTargets: [Target] = [
     mirror("VMMSysUtil", "CVMMSysUtil"),
     mirror("VMMSysUtil", "VMMSysUtil", dependencies: ["CVMMSysUtil"]),
     mirror("VMMSysUtil", "VMMSysUtilTests", .test, dependencies: ["VMMSysUtil"]),
+    // Packages/PortableTesting
+    mirror("PortableTesting", "PortableTesting"),
+    mirror("PortableTesting", "PortableTestingPortableTests", .portableTests, dependencies: ["PortableTesting"]),
+    mirror(
+        "PortableTesting", "PortableTestingTests", .test,
+        dependencies: ["PortableTesting", "PortableTestingPortableTests"]),
     // @section system-and-kvm (KVMBindings, KVMIoctls, Hypervisor)
     // @section memory (VMMemory)
     // @section legacy-devices (VMSuperIO, VMDevice)

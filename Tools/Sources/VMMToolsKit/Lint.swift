@@ -42,6 +42,8 @@ public enum LintRule: String, CaseIterable, Sendable {
     case docsGraph = "docs-graph"
     /// Unsafe pointer work in library sources is explained by a `// SAFETY:` comment.
     case safetyComment = "safety-comment"
+    /// Portable packages compile in Embedded Swift mode (riscv64 objects).
+    case embedded
 }
 
 /// The license header every Swift and C file starts with (after a `swift-tools-version` line).
@@ -73,6 +75,7 @@ public struct Linter {
         }
         if rules.contains(.docsGraph) { findings += try docsGraph() }
         if rules.contains(.safetyComment) { findings += safetyComments() }
+        if rules.contains(.embedded) { findings += try embeddedCompiles() }
         return findings.sorted { ($0.file, $0.line, $0.rule.rawValue) < ($1.file, $1.line, $1.rule.rawValue) }
     }
 
@@ -379,6 +382,23 @@ public struct Linter {
             ]
         }
         return []
+    }
+
+    // MARK: Embedded mode
+
+    func embeddedCompiles() throws -> [Finding] {
+        try RiscV64Run(workspace: workspace).checkEmbeddedCompiles().map { failure in
+            // "<Module> (Embedded riscv64): /path/file.swift:12:3: error: ..." → point at the file and line.
+            let parts = failure.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            if parts.count > 3, let line = Int(parts[2]) {
+                let file = workspace.relativePath(URL(fileURLWithPath: parts[1].trimmingCharacters(in: .whitespaces)))
+                return Finding(
+                    file: file, line: line, rule: .embedded,
+                    message: "does not compile in Embedded Swift: " + parts.dropFirst(4).joined(separator: ":")
+                        .trimmingCharacters(in: .whitespaces))
+            }
+            return Finding(file: "Packages", line: 1, rule: .embedded, message: failure)
+        }
     }
 
     // MARK: SAFETY comments

@@ -30,6 +30,14 @@ public enum Pipeline {
                 for line in report.lines { emit(line) }
                 return StepOutcome(name: "coverage", passed: report.passed, seconds: 0, detail: report.verdictLine)
             },
+            CIStep(name: "riscv64", summary: "portable packages' cases on riscv64 (Embedded Swift, qemu-riscv64-static)") {
+                let report = try RiscV64Run(workspace: workspace).execute()
+                for line in report.lines { emit(line) }
+                return StepOutcome(
+                    name: "riscv64", passed: report.succeeded, seconds: 0,
+                    detail: "\(report.passed) passed, \(report.failed) failed on riscv64",
+                    tests: TestSummary(passed: report.passed, failed: report.failed))
+            },
             CIStep(name: "standalone", summary: "each package builds and tests on its own (the released unit)") {
                 let order = try DependencyGraph.load(workspace).topologicalOrder()
                 var failures: [String] = []

@@ -16,6 +16,7 @@ struct VMMTools: ParsableCommand {
             Lint.self,
             CI.self,
             Coverage.self,
+            RiscV64.self,
             Bench.self,
         ])
 }
