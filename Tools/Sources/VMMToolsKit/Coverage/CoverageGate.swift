@@ -93,7 +93,7 @@ public enum CoverageGate {
                 row +=
                     "  "
                     + "\(format(count.percent))% \(count.covered)/\(count.count)".padding(
-                        toLength: 15, withPad: " ", startingAt: 0)
+                        toLength: 19, withPad: " ", startingAt: 0)
             }
             row += "  " + (thresholds.packages[package.name]?.scores[.lines].map { "\(format($0))%" } ?? "-")
             lines.append(row)
