@@ -391,11 +391,12 @@ public struct Linter {
             // "<Module> (Embedded riscv64): /path/file.swift:12:3: error: ..." → point at the file and line.
             let parts = failure.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             if parts.count > 3, let line = Int(parts[2]) {
-                let file = workspace.relativePath(URL(fileURLWithPath: parts[1].trimmingCharacters(in: .whitespaces)))
+                let path = parts[1].trimmingCharacters(in: .whitespaces)
+                let file = workspace.relativePath(URL(fileURLWithPath: path))
                 return Finding(
                     file: file, line: line, rule: .embedded,
-                    message: "does not compile in Embedded Swift: " + parts.dropFirst(4).joined(separator: ":")
-                        .trimmingCharacters(in: .whitespaces))
+                    message: "does not compile in Embedded Swift: "
+                        + parts.dropFirst(4).joined(separator: ":").trimmingCharacters(in: .whitespaces))
             }
             return Finding(file: "Packages", line: 1, rule: .embedded, message: failure)
         }

@@ -30,7 +30,7 @@ public enum Pipeline {
                 for line in report.lines { emit(line) }
                 return StepOutcome(name: "coverage", passed: report.passed, seconds: 0, detail: report.verdictLine)
             },
-            CIStep(name: "riscv64", summary: "portable packages' cases on riscv64 (Embedded Swift, qemu-riscv64-static)") {
+            CIStep(name: "riscv64", summary: "portable packages' cases on riscv64 (Embedded Swift under qemu)") {
                 let report = try RiscV64Run(workspace: workspace).execute()
                 for line in report.lines { emit(line) }
                 return StepOutcome(

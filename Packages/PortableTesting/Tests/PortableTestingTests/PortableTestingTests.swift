@@ -47,6 +47,7 @@ import Testing
 }
 
 extension PortableTestCase: CustomTestStringConvertible {
+    /// `Suite: case name`, as Swift Testing shows each argument.
     public var testDescription: String { "\(suite): \(name)" }
 }
 
