@@ -60,6 +60,13 @@ let packageTargets: [Target] = [
         dependencies: ["PortableTesting", "PortableTestingPortableTests"]),
     // @section system-and-kvm (KVMBindings, KVMIoctls, Hypervisor)
     // @section memory (VMMemory)
+    mirror("VMMemory", "VMMemory"),
+    mirror("VMMemory", "VMMemoryLinux", dependencies: ["VMMemory", "VMMSysUtil"]),
+    mirror("VMMemory", "VMMemoryPortableTests", .portableTests, dependencies: ["VMMemory", "PortableTesting"]),
+    mirror(
+        "VMMemory", "VMMemoryTests", .test,
+        dependencies: ["VMMemory", "VMMemoryPortableTests", "PortableTesting"]),
+    mirror("VMMemory", "VMMemoryLinuxTests", .test, dependencies: ["VMMemory", "VMMemoryLinux"]),
     // @section legacy-devices (VMSuperIO, VMDevice)
     // @section event-manager (EventManager)
     // @section boot (VMAllocator, VMFDT, LinuxLoader, ACPITables)
