@@ -5,11 +5,15 @@ import PortableTesting
 import Testing
 import VMMemoryPortableTests
 
-extension PortableTestCase: @retroactive CustomTestStringConvertible {
-    /// `Suite: name`, so each case is listed by what it checks.
-    public var testDescription: String { "\(suite): \(name)" }
+/// A portable case as a Swift Testing argument. A local wrapper rather than a
+/// conformance on `PortableTestCase`: that type lives in another package when this
+/// one is built standalone but in the same package in the workspace build, and no
+/// single spelling of a retroactive conformance compiles cleanly in both.
+struct PortableCase: CustomTestStringConvertible, Sendable {
+    let testCase: PortableTestCase
+    var testDescription: String { "\(testCase.suite): \(testCase.name)" }
 }
 
 /// The portable cases (also run on riscv64 by `vmm-tools riscv64`), one Swift Testing case each.
-@Test(arguments: VMMemoryPortableTests.allCases)
-func portable(_ testCase: PortableTestCase) throws { try testCase.run() }
+@Test(arguments: VMMemoryPortableTests.allCases.map(PortableCase.init))
+func portable(_ portable: PortableCase) throws { try portable.testCase.run() }
