@@ -59,6 +59,12 @@ let packageTargets: [Target] = [
         "PortableTesting", "PortableTestingTests", .test,
         dependencies: ["PortableTesting", "PortableTestingPortableTests"]),
     // @section system-and-kvm (KVMBindings, KVMIoctls, Hypervisor)
+    mirror("KVMBindings", "KVMBindings"),
+    mirror("KVMBindings", "KVMBindingsTests", .test, dependencies: ["KVMBindings"]),
+    mirror("KVMIoctls", "KVMIoctls", dependencies: ["KVMBindings", "VMMSysUtil"]),
+    mirror("KVMIoctls", "KVMIoctlsTests", .test, dependencies: ["KVMIoctls", "VMMSysUtil"]),
+    mirror("Hypervisor", "Hypervisor", dependencies: ["KVMIoctls", "VMMSysUtil"]),
+    mirror("Hypervisor", "HypervisorTests", .test, dependencies: ["Hypervisor", "VMMSysUtil"]),
     // @section memory (VMMemory)
     mirror("VMMemory", "VMMemory"),
     mirror("VMMemory", "VMMemoryLinux", dependencies: ["VMMemory", "VMMSysUtil"]),
@@ -69,6 +75,8 @@ let packageTargets: [Target] = [
     mirror("VMMemory", "VMMemoryLinuxTests", .test, dependencies: ["VMMemory", "VMMemoryLinux"]),
     // @section legacy-devices (VMSuperIO, VMDevice)
     // @section event-manager (EventManager)
+    mirror("EventManager", "EventManager", dependencies: ["VMMSysUtil"]),
+    mirror("EventManager", "EventManagerTests", .test, dependencies: ["EventManager", "VMMSysUtil"]),
     // @section boot (VMAllocator, VMFDT, LinuxLoader, ACPITables)
     // @section virtio (VirtioQueue, VirtioDevices)
     // @section sandbox (Seccompiler)

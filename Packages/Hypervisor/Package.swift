@@ -1,0 +1,30 @@
+// swift-tools-version: 6.1
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import PackageDescription
+
+let package = Package(
+    name: "Hypervisor",
+    products: [
+        .library(name: "Hypervisor", targets: ["Hypervisor"])
+    ],
+    dependencies: [
+        .package(path: "../KVMIoctls"),
+        .package(path: "../VMMSysUtil"),
+    ],
+    targets: [
+        .target(
+            name: "Hypervisor",
+            dependencies: [
+                .product(name: "KVMIoctls", package: "KVMIoctls"),
+                .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+            ]),
+        .testTarget(
+            name: "HypervisorTests",
+            dependencies: [
+                "Hypervisor",
+                .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+            ]),
+    ]
+)

@@ -1,0 +1,161 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import CVMMSysUtil
+import Glibc
+
+/// A connected Unix-domain socket that can pass open file descriptors to its
+/// peer (`SCM_RIGHTS`), the way a VMM hands guest memory (a memfd) and eventfds
+/// to a vhost-user backend.
+///
+/// ```swift
+/// var pair = try UnixSocket.pair()
+/// let memory = try MemFd(name: "guest-ram", size: 1 << 20)
+/// _ = try pair.first.send([1], descriptors: [memory.descriptor.rawValue])
+/// var message = try pair.second.receive(maxBytes: 16, maxDescriptors: 4)
+/// let shared = message.takeDescriptor()  // the same file, a new number
+/// ```
+public struct UnixSocket: ~Copyable, Sendable {
+    /// Most descriptors one message can carry (the kernel's `SCM_MAX_FD`).
+    public static let maximumDescriptorsPerMessage = 253
+
+    /// Two connected sockets from `socketpair(2)`.
+    public struct Pair: ~Copyable, Sendable {
+        /// One end.
+        public var first: UnixSocket
+        /// The other end.
+        public var second: UnixSocket
+
+        /// Keeps ``first`` and closes ``second`` (for a peer that got its own copy, say by fork).
+        public consuming func takeFirst() -> UnixSocket { first }
+
+        /// Keeps ``second`` and closes ``first``.
+        public consuming func takeSecond() -> UnixSocket { second }
+    }
+
+    /// A received message: its bytes and the descriptors that came with it,
+    /// which this value owns until they are taken (any left are closed with it).
+    ///
+    /// ```swift
+    /// var message = try socket.receive(maxBytes: 64, maxDescriptors: 2)
+    /// while let descriptor = message.takeDescriptor() { adopt(descriptor) }
+    /// ```
+    public struct Message: ~Copyable, Sendable {
+        /// The data bytes.
+        public let bytes: [UInt8]
+        /// True when the sender passed more descriptors than the receiver made
+        /// room for; the extra ones were closed, never installed in this process.
+        public let descriptorsTruncated: Bool
+        private var descriptors: [Int32]
+
+        init(bytes: [UInt8], descriptors: [Int32], descriptorsTruncated: Bool) {
+            self.bytes = bytes
+            self.descriptors = descriptors
+            self.descriptorsTruncated = descriptorsTruncated
+        }
+
+        /// How many descriptors are still to be taken.
+        public var descriptorCount: Int { descriptors.count }
+
+        /// Takes ownership of the next received descriptor, in the order they were sent.
+        public mutating func takeDescriptor() -> FileDescriptor? {
+            if descriptors.isEmpty { return nil }
+            return FileDescriptor(owning: descriptors.removeFirst())
+        }
+
+        deinit {
+            for fd in descriptors { _ = Glibc.close(fd) }
+        }
+    }
+
+    /// The socket descriptor, owned by this value.
+    public let descriptor: FileDescriptor
+
+    /// Wraps a connected Unix-domain socket.
+    public init(_ descriptor: consuming FileDescriptor) { self.descriptor = descriptor }
+
+    /// Creates a connected pair (`socketpair(AF_UNIX)`, close-on-exec), stream by default.
+    public static func pair(type: Int32 = Int32(SOCK_STREAM.rawValue)) throws(SystemError) -> Pair {
+        var ends: [Int32] = [-1, -1]
+        if socketpair(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) != 0 {
+            throw SystemError.current("socketpair")
+        }
+        return Pair(
+            first: UnixSocket(FileDescriptor(owning: ends[0])), second: UnixSocket(FileDescriptor(owning: ends[1])))
+    }
+
+    /// Sends `bytes` with copies of `descriptors` attached; returns the bytes sent.
+    ///
+    /// The descriptors stay open here: the peer gets its own copies. Passing
+    /// descriptors needs at least one data byte (a stream socket drops control
+    /// data sent alone) and at most ``maximumDescriptorsPerMessage``; both
+    /// mistakes fail with `EINVAL` before anything is sent. `SIGPIPE` is never
+    /// raised: a closed peer is `EPIPE`.
+    public func send(_ bytes: [UInt8], descriptors: [Int32] = []) throws(SystemError) -> Int {
+        if !descriptors.isEmpty && bytes.isEmpty || descriptors.count > Self.maximumDescriptorsPerMessage {
+            throw SystemError("sendmsg(SCM_RIGHTS)", errno: .invalidArgument)
+        }
+        var bytes = bytes
+        var descriptors = descriptors
+        let controlSize = descriptors.isEmpty ? 0 : cvmm_scm_rights_space(descriptors.count)
+        let control = UnsafeMutableRawPointer.allocate(byteCount: max(1, controlSize), alignment: 8)
+        defer { control.deallocate() }
+        control.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, controlSize))
+        // withUnsafe* rethrows untyped errors, so the typed error travels out in a Result.
+        let sent = bytes.withUnsafeMutableBytes { data -> Result<Int, SystemError> in
+            // SAFETY: `data` is the array's storage for this call; sendmsg only reads data.count bytes of it.
+            var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
+            var message = msghdr()
+            return withUnsafeMutablePointer(to: &vector) { vectorPointer -> Result<Int, SystemError> in
+                // SAFETY: one iovec, valid for the duration of sendmsg.
+                message.msg_iov = vectorPointer
+                message.msg_iovlen = 1
+                if !descriptors.isEmpty {
+                    // SAFETY: `control` holds cvmm_scm_rights_space(count) zeroed bytes, the size the packer writes.
+                    cvmm_scm_rights_pack(&message, control, &descriptors, descriptors.count)
+                }
+                let flags = Int32(MSG_NOSIGNAL)
+                return Result { () throws(SystemError) -> Int in
+                    try retryOnInterrupt("sendmsg") { sendmsg(descriptor.rawValue, &message, flags) }
+                }
+            }
+        }
+        return try sent.get()
+    }
+
+    /// Receives one message of up to `maxBytes` bytes and up to `maxDescriptors`
+    /// descriptors (installed close-on-exec). Zero bytes means the peer closed.
+    public func receive(maxBytes: Int, maxDescriptors: Int = 0) throws(SystemError) -> Message {
+        if maxBytes < 0 || maxDescriptors < 0 || maxDescriptors > Self.maximumDescriptorsPerMessage {
+            throw SystemError("recvmsg", errno: .invalidArgument)
+        }
+        var bytes = [UInt8](repeating: 0, count: max(1, maxBytes))
+        let controlSize = maxDescriptors == 0 ? 0 : cvmm_scm_rights_space(maxDescriptors)
+        let control = UnsafeMutableRawPointer.allocate(byteCount: max(1, controlSize), alignment: 8)
+        defer { control.deallocate() }
+        control.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, controlSize))
+        var received = [Int32](repeating: -1, count: max(1, maxDescriptors))
+        var message = msghdr()
+        let outcome = bytes.withUnsafeMutableBytes { data -> Result<Int, SystemError> in
+            // SAFETY: the iovec covers exactly maxBytes bytes of the array's storage, alive during recvmsg.
+            var vector = iovec(iov_base: data.baseAddress, iov_len: maxBytes)
+            return withUnsafeMutablePointer(to: &vector) { vectorPointer -> Result<Int, SystemError> in
+                // SAFETY: one iovec, valid for the duration of recvmsg.
+                message.msg_iov = vectorPointer
+                message.msg_iovlen = 1
+                message.msg_control = controlSize == 0 ? nil : control
+                message.msg_controllen = controlSize
+                let flags = Int32(MSG_CMSG_CLOEXEC)
+                return Result { () throws(SystemError) -> Int in
+                    try retryOnInterrupt("recvmsg") { recvmsg(descriptor.rawValue, &message, flags) }
+                }
+            }
+        }
+        let count = try outcome.get()
+        // The unpacker walks only the control bytes the kernel reported in msg_controllen.
+        let found = controlSize == 0 ? 0 : cvmm_scm_rights_unpack(&message, &received, maxDescriptors)
+        let truncated = message.msg_flags & Int32(MSG_CTRUNC) != 0
+        return Message(
+            bytes: Array(bytes[..<count]), descriptors: Array(received[..<found]), descriptorsTruncated: truncated)
+    }
+}
