@@ -78,6 +78,34 @@ let packageTargets: [Target] = [
     mirror("EventManager", "EventManager", dependencies: ["VMMSysUtil"]),
     mirror("EventManager", "EventManagerTests", .test, dependencies: ["EventManager", "VMMSysUtil"]),
     // @section boot (VMAllocator, VMFDT, LinuxLoader, ACPITables)
+    mirror("VMAllocator", "VMAllocator"),
+    mirror(
+        "VMAllocator", "VMAllocatorPortableTests", .portableTests, dependencies: ["VMAllocator", "PortableTesting"]),
+    mirror(
+        "VMAllocator", "VMAllocatorTests", .test,
+        dependencies: ["VMAllocator", "VMAllocatorPortableTests", "PortableTesting"]),
+    mirror("VMFDT", "VMFDT"),
+    mirror("VMFDT", "VMFDTPortableTests", .portableTests, dependencies: ["VMFDT", "PortableTesting"]),
+    mirror("VMFDT", "VMFDTTests", .test, dependencies: ["VMFDT", "VMFDTPortableTests", "PortableTesting"]),
+    mirror("ACPITables", "ACPITables"),
+    mirror("ACPITables", "ACPITablesPortableTests", .portableTests, dependencies: ["ACPITables", "PortableTesting"]),
+    mirror(
+        "ACPITables", "ACPITablesTests", .test,
+        dependencies: ["ACPITables", "ACPITablesPortableTests", "PortableTesting"]),
+    mirror("LinuxLoader", "LinuxLoader", dependencies: ["VMMemory"]),
+    mirror(
+        "LinuxLoader", "LinuxLoaderPortableTests", .portableTests,
+        dependencies: ["LinuxLoader", "PortableTesting", "VMMemory"]),
+    mirror(
+        "LinuxLoader", "LinuxLoaderTests", .test,
+        dependencies: ["LinuxLoader", "LinuxLoaderPortableTests", "PortableTesting", "VMMemory"]),
+    mirror("X86Machine", "X86Machine", dependencies: ["LinuxLoader", "VMMemory"]),
+    mirror(
+        "X86Machine", "X86MachinePortableTests", .portableTests,
+        dependencies: ["X86Machine", "LinuxLoader", "PortableTesting", "VMMemory"]),
+    mirror(
+        "X86Machine", "X86MachineTests", .test,
+        dependencies: ["X86Machine", "X86MachinePortableTests", "PortableTesting"]),
     // @section virtio (VirtioQueue, VirtioDevices)
     // @section sandbox (Seccompiler)
 ]

@@ -1,0 +1,37 @@
+// swift-tools-version: 6.1
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import PackageDescription
+
+let package = Package(
+    name: "X86Machine",
+    products: [
+        .library(name: "X86Machine", targets: ["X86Machine"])
+    ],
+    dependencies: [
+        .package(path: "../LinuxLoader"),
+        .package(path: "../PortableTesting"),
+        .package(path: "../VMMemory"),
+    ],
+    targets: [
+        .target(
+            name: "X86Machine",
+            dependencies: [
+                .product(name: "LinuxLoader", package: "LinuxLoader"), .product(name: "VMMemory", package: "VMMemory"),
+            ]),
+        .target(
+            name: "X86MachinePortableTests",
+            dependencies: [
+                "X86Machine", .product(name: "LinuxLoader", package: "LinuxLoader"),
+                .product(name: "PortableTesting", package: "PortableTesting"),
+                .product(name: "VMMemory", package: "VMMemory"),
+            ],
+            path: "Tests/X86MachinePortableTests"),
+        .testTarget(
+            name: "X86MachineTests",
+            dependencies: [
+                "X86Machine", "X86MachinePortableTests", .product(name: "PortableTesting", package: "PortableTesting"),
+            ]),
+    ]
+)
