@@ -74,6 +74,10 @@ let packageTargets: [Target] = [
         dependencies: ["VMMemory", "VMMemoryPortableTests", "PortableTesting"]),
     mirror("VMMemory", "VMMemoryLinuxTests", .test, dependencies: ["VMMemory", "VMMemoryLinux"]),
     // @section legacy-devices (VMSuperIO, VMDevice)
+    mirror("VMSuperIO", "VMSuperIO"),
+    mirror("VMSuperIO", "VMSuperIOTests", .test, dependencies: ["VMSuperIO"]),
+    mirror("VMDevice", "VMDevice"),
+    mirror("VMDevice", "VMDeviceTests", .test, dependencies: ["VMDevice"]),
     // @section event-manager (EventManager)
     mirror("EventManager", "EventManager", dependencies: ["VMMSysUtil"]),
     mirror("EventManager", "EventManagerTests", .test, dependencies: ["EventManager", "VMMSysUtil"]),
@@ -114,8 +118,10 @@ let packageTargets: [Target] = [
 
 let workspaceTargets: [Target] = [
     // @section tools-extra (workspace-only helper targets, e.g. GuestAssets)
+    .target(name: "GuestAssets", path: "Tools/Sources/GuestAssets"),
     .target(
         name: "VMMToolsKit",
+        dependencies: ["GuestAssets", "VMSuperIO", "VMMemory", "VMMemoryLinux"],
         path: "Tools/Sources/VMMToolsKit"),
     .executableTarget(
         name: "vmm-tools",

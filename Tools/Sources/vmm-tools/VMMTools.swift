@@ -18,6 +18,7 @@ struct VMMTools: ParsableCommand {
             Coverage.self,
             RiscV64.self,
             Bench.self,
+            Guest.self,
         ])
 }
 
@@ -142,9 +143,11 @@ struct CI: ParsableCommand {
     @Option(help: "Run only these steps (comma-separated).") var only: String?
     @Option(help: "Skip these steps (comma-separated).") var skip: String?
     @Flag(help: "List the steps and exit.") var list = false
+    @Flag(help: "Also run integration-vmm's 20-boot soak test (sets VMM_SOAK=1 for the test step).") var soak = false
 
     func run() throws {
         let workspace = try options.workspace()
+        if soak { setenv("VMM_SOAK", "1", 1) }  // inherited by `swift test`; the soak test is opt-in
         var steps = Pipeline.steps(for: workspace, emit: say)
         if list {
             for step in steps { say("\(step.name): \(step.summary)") }

@@ -1,0 +1,16 @@
+// swift-tools-version: 6.1
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import PackageDescription
+
+let package = Package(
+    name: "VMSuperIO",
+    products: [
+        .library(name: "VMSuperIO", targets: ["VMSuperIO"])
+    ],
+    targets: [
+        .target(name: "VMSuperIO"),
+        .testTarget(name: "VMSuperIOTests", dependencies: ["VMSuperIO"]),
+    ]
+)

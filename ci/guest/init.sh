@@ -1,0 +1,41 @@
+#!/bin/sh
+# Copyright 2026 The swift-vmm Authors.
+# SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+#
+# swift-vmm guest /init (busybox sh), packed by `vmm-tools guest initramfs`.
+#
+# Contract with the VMM (see ci/guest/README.md):
+#   prints  VMM-GUEST-READY uptime=<s> cpus=<n> kernel=<release>  once userspace runs,
+#   runs    the command in vmm.cmd="..." on the kernel command line (if any) with
+#           `sh -c` (a kernel parameter, not arguments after `--`: VMMs such as
+#           QEMU microvm append their own parameters, e.g. virtio_mmio.device=),
+#   prints  VMM-GUEST-EXIT status=<n>  with that command's exit status,
+#   then    reboots (with reboot=t the kernel triple-faults: the VMM sees the exit)
+#           or powers off when the kernel command line has vmm.poweroff.
+# Each marker is printed as a whole line on /dev/console.
+
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+
+read -r uptime _ </proc/uptime
+echo "VMM-GUEST-READY uptime=$uptime cpus=$(nproc) kernel=$(uname -r)"
+
+cmdline=$(cat /proc/cmdline)
+command=$(echo "$cmdline" | sed -n -e 's/.*vmm\.cmd="\([^"]*\)".*/\1/p')
+[ -n "$command" ] || command=$(echo "$cmdline" | sed -n -e 's/.*vmm\.cmd=\([^" ][^ ]*\).*/\1/p')
+status=0
+if [ -n "$command" ]; then
+    sh -c "$command"
+    status=$?
+fi
+echo "VMM-GUEST-EXIT status=$status"
+
+case " $cmdline " in
+*" vmm.poweroff "*) poweroff -f ;;
+*) reboot -f ;;
+esac
+# Neither returns; if they fail, stop here rather than let init exit (a panic).
+while :; do sleep 3600; done
