@@ -4,23 +4,6 @@
 import ACPITables
 import PortableTesting
 
-func ok<T>(
-    _ message: StaticString = "unexpected ACPIError", file: StaticString = #filePath, line: UInt = #line,
-    _ body: () throws(ACPIError) -> T
-) throws(TestFailure) -> T {
-    do throws(ACPIError) {
-        return try body()
-    } catch {
-        throw TestFailure(message, file: file, line: line)
-    }
-}
-
-func expectError(
-    _ expected: ACPIError, file: StaticString = #filePath, line: UInt = #line, _ body: () throws(ACPIError) -> Void
-) throws(TestFailure) {
-    try expectThrows(ACPIError.self, file: file, line: line, matching: { $0 == expected }, body)
-}
-
 func le32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
     UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16
         | UInt32(bytes[offset + 3]) << 24
@@ -39,13 +22,14 @@ func utf8(_ text: StaticString) -> [UInt8] {
 /// ACPITables' cases (host and riscv64).
 public let allCases: [PortableTestCase] = [
     PortableTestCase("AML", "PkgLength uses 1 to 4 bytes as the spec encodes them") { () throws(TestFailure) in
-        try expectEqual(try ok { () throws(ACPIError) in try AML.packageLength(0) }, [0x01])
-        try expectEqual(try ok { () throws(ACPIError) in try AML.packageLength(0x3e) }, [0x3f])
+        try expectEqual(try expectNoError { () throws(ACPIError) in try AML.packageLength(0) }, [0x01])
+        try expectEqual(try expectNoError { () throws(ACPIError) in try AML.packageLength(0x3e) }, [0x3f])
         // 0x3f + 2 = 0x41: lead 0x41 (one byte follows, low nibble 1), then 0x04.
-        try expectEqual(try ok { () throws(ACPIError) in try AML.packageLength(0x3f) }, [0x41, 0x04])
-        try expectEqual(try ok { () throws(ACPIError) in try AML.packageLength(0xffd) }, [0x4f, 0xff])
-        try expectEqual(try ok { () throws(ACPIError) in try AML.packageLength(0xffe) }, [0x81, 0x00, 0x01])
-        try expectEqual(try ok { () throws(ACPIError) in try AML.packageLength(0xfff_fffb) }, [0xcf, 0xff, 0xff, 0xff])
+        try expectEqual(try expectNoError { () throws(ACPIError) in try AML.packageLength(0x3f) }, [0x41, 0x04])
+        try expectEqual(try expectNoError { () throws(ACPIError) in try AML.packageLength(0xffd) }, [0x4f, 0xff])
+        try expectEqual(try expectNoError { () throws(ACPIError) in try AML.packageLength(0xffe) }, [0x81, 0x00, 0x01])
+        try expectEqual(
+            try expectNoError { () throws(ACPIError) in try AML.packageLength(0xfff_fffb) }, [0xcf, 0xff, 0xff, 0xff])
         try expectError(.packageTooLong(0xfff_fffc)) { () throws(ACPIError) in _ = try AML.packageLength(0xfff_fffc) }
     },
     PortableTestCase("AML", "integers take the shortest encoding") { () throws(TestFailure) in
@@ -57,53 +41,61 @@ public let allCases: [PortableTestCase] = [
         try expectEqual(AML.integer(0x1_0000_0000), [0x0e, 0, 0, 0, 0, 1, 0, 0, 0])
     },
     PortableTestCase("AML", "names, paths, EISA ids and strings") { () throws(TestFailure) in
-        try expectEqual(try ok { () throws(ACPIError) in try AML.nameString("_S5") }, utf8("_S5_"))
-        try expectEqual(try ok { () throws(ACPIError) in try AML.nameString("\\_SB_") }, [0x5c] + utf8("_SB_"))
+        try expectEqual(try expectNoError { () throws(ACPIError) in try AML.nameString("_S5") }, utf8("_S5_"))
         try expectEqual(
-            try ok { () throws(ACPIError) in try AML.nameString("\\_SB.COM1") }, [0x5c, 0x2e] + utf8("_SB_COM1"))
+            try expectNoError { () throws(ACPIError) in try AML.nameString("\\_SB_") }, [0x5c] + utf8("_SB_"))
         try expectEqual(
-            try ok { () throws(ACPIError) in try AML.nameString("A.B.C") }, [0x2f, 3] + utf8("A___B___C___"))
+            try expectNoError { () throws(ACPIError) in try AML.nameString("\\_SB.COM1") },
+            [0x5c, 0x2e] + utf8("_SB_COM1"))
+        try expectEqual(
+            try expectNoError { () throws(ACPIError) in try AML.nameString("A.B.C") }, [0x2f, 3] + utf8("A___B___C___"))
         for bad: String in ["1ABC", "ABCDE", "a", "A..B", "", "A-B"] {
             try expectError(.invalidName) { () throws(ACPIError) in _ = try AML.nameString(bad) }
         }
-        try expectEqual(try ok { () throws(ACPIError) in try AML.eisaID("PNP0501") }, [0x0c, 0x41, 0xd0, 0x05, 0x01])
-        try expectEqual(try ok { () throws(ACPIError) in try AML.eisaID("PNP0A03") }, [0x0c, 0x41, 0xd0, 0x0a, 0x03])
+        try expectEqual(
+            try expectNoError { () throws(ACPIError) in try AML.eisaID("PNP0501") }, [0x0c, 0x41, 0xd0, 0x05, 0x01])
+        try expectEqual(
+            try expectNoError { () throws(ACPIError) in try AML.eisaID("PNP0A03") }, [0x0c, 0x41, 0xd0, 0x0a, 0x03])
         for bad: String in ["PNP050", "pnp0501", "PNP05G1"] {
             try expectError(.invalidEISAID) { () throws(ACPIError) in _ = try AML.eisaID(bad) }
         }
-        try expectEqual(try ok { () throws(ACPIError) in try AML.string("LNRO0005") }, [0x0d] + utf8("LNRO0005") + [0])
+        try expectEqual(
+            try expectNoError { () throws(ACPIError) in try AML.string("LNRO0005") }, [0x0d] + utf8("LNRO0005") + [0])
         try expectError(.invalidString) { () throws(ACPIError) in _ = try AML.string("a\u{0}b") }
     },
     PortableTestCase("AML", "resource descriptors have the documented layouts") { () throws(TestFailure) in
         try expectEqual(
-            try ok { () throws(ACPIError) in try ResourceDescriptor.io(base: 0x3f8, length: 8).bytes() },
+            try expectNoError { () throws(ACPIError) in try ResourceDescriptor.io(base: 0x3f8, length: 8).bytes() },
             [0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08])
-        try expectEqual(try ok { () throws(ACPIError) in try ResourceDescriptor.irq(4).bytes() }, [0x22, 0x10, 0x00])
         try expectEqual(
-            try ok { () throws(ACPIError) in
+            try expectNoError { () throws(ACPIError) in try ResourceDescriptor.irq(4).bytes() }, [0x22, 0x10, 0x00])
+        try expectEqual(
+            try expectNoError { () throws(ACPIError) in
                 try ResourceDescriptor.memory32Fixed(base: 0xd000_0000, length: 0x1000, writable: true).bytes()
             }, [0x86, 0x09, 0x00, 0x01, 0, 0, 0, 0xd0, 0, 0x10, 0, 0])
         try expectEqual(
-            try ok { () throws(ACPIError) in
+            try expectNoError { () throws(ACPIError) in
                 try ResourceDescriptor.interrupt(gsi: [5], edgeTriggered: true, activeLow: false, shared: false).bytes()
             }, [0x89, 0x06, 0x00, 0x03, 0x01, 5, 0, 0, 0])
         try expectError(.invalidInterruptCount(0)) { () throws(ACPIError) in
             _ = try ResourceDescriptor.interrupt(gsi: [], edgeTriggered: true, activeLow: false, shared: false).bytes()
         }
-        let template = try ok { () throws(ACPIError) in try AML.resourceTemplate([.irq(4)]) }
+        let template = try expectNoError { () throws(ACPIError) in try AML.resourceTemplate([.irq(4)]) }
         try expectEqual(template, [0x11, 0x08, 0x0a, 0x05, 0x22, 0x10, 0x00, 0x79, 0x00])
     },
     PortableTestCase("AML", "packages, scopes, devices and methods nest with correct lengths") {
         () throws(TestFailure) in
-        let package = try ok { () throws(ACPIError) in try AML.package([AML.integer(5), AML.integer(0)]) }
+        let package = try expectNoError { () throws(ACPIError) in try AML.package([AML.integer(5), AML.integer(0)]) }
         try expectEqual(package, [0x12, 0x05, 0x02, 0x0a, 0x05, 0x00])
-        let device = try ok { () throws(ACPIError) in try AML.device("DEV0", [try AML.name("_UID", AML.integer(0))]) }
+        let device = try expectNoError { () throws(ACPIError) in
+            try AML.device("DEV0", [try AML.name("_UID", AML.integer(0))])
+        }
         try expectEqual(device, [0x5b, 0x82, 0x0b] + utf8("DEV0") + [0x08] + utf8("_UID") + [0x00])
-        let method = try ok { () throws(ACPIError) in
+        let method = try expectNoError { () throws(ACPIError) in
             try AML.method("_STA", [AML.returnValue(AML.integer(0x0f))])
         }
         try expectEqual(method, [0x14, 0x09] + utf8("_STA") + [0x00, 0xa4, 0x0a, 0x0f])
-        let big = try ok { () throws(ACPIError) in try AML.buffer([UInt8](repeating: 7, count: 100)) }
+        let big = try expectNoError { () throws(ACPIError) in try AML.buffer([UInt8](repeating: 7, count: 100)) }
         try expectEqual(Array(big[0..<4]), [0x11, 0x48, 0x06, 0x0a])  // PkgLength 0x68 in two bytes
         try expectEqual(big.count, 105)
         try expectError(.tooManyPackageElements(256)) { () throws(ACPIError) in
@@ -112,7 +104,8 @@ public let allCases: [PortableTestCase] = [
     },
     PortableTestCase("ACPITable", "headers carry length, revision, OEM ids and a zero-sum checksum") {
         () throws(TestFailure) in
-        let table = try ok { () throws(ACPIError) in try ACPITable.dsdt(aml: [0x08] + utf8("ABCD") + [0x00]) }
+        let table = try expectNoError { () throws(ACPIError) in try ACPITable.dsdt(aml: [0x08] + utf8("ABCD") + [0x00])
+        }
         try expectEqual(Array(table[0..<4]), utf8("DSDT"))
         try expectEqual(Int(le32(table, 4)), table.count)
         try expectEqual(table[8], 2)
@@ -133,7 +126,7 @@ public let allCases: [PortableTestCase] = [
         try expectEqual(rsdp[15], 2)
         try expectEqual(le32(rsdp, 20), 36)
         try expectEqual(le64(rsdp, 24), 0x1_2345_6780)
-        let xsdt = try ok { () throws(ACPIError) in try ACPITable.xsdt(entries: [0xe_1000, 0xe_2000]) }
+        let xsdt = try expectNoError { () throws(ACPIError) in try ACPITable.xsdt(entries: [0xe_1000, 0xe_2000]) }
         try expectEqual(xsdt.count, 36 + 16)
         try expectEqual(le64(xsdt, 44), 0xe_2000)
         try expectEqual(sum(xsdt[...]), 0)
@@ -141,7 +134,7 @@ public let allCases: [PortableTestCase] = [
     PortableTestCase("FADT", "is hardware-reduced with sleep control and status registers") { () throws(TestFailure) in
         var fadt = FADT(dsdtAddress: 0xe_2000)
         fadt.reset = (GenericAddress.io(port: 0xcf9), 0x06)
-        let table = try ok { () throws(ACPIError) in try fadt.bytes() }
+        let table = try expectNoError { () throws(ACPIError) in try fadt.bytes() }
         try expectEqual(table.count, 276)
         try expectEqual(Array(table[0..<4]), utf8("FACP"))
         try expectEqual(table[8], 6)
@@ -161,7 +154,7 @@ public let allCases: [PortableTestCase] = [
     },
     PortableTestCase("MADT", "one local APIC per vCPU, x2APIC above 254, IOAPIC and overrides") {
         () throws(TestFailure) in
-        let table = try ok { () throws(ACPIError) in try MADT(apicIDs: [0, 1, 300]).bytes() }
+        let table = try expectNoError { () throws(ACPIError) in try MADT(apicIDs: [0, 1, 300]).bytes() }
         try expectEqual(Array(table[0..<4]), utf8("APIC"))
         try expectEqual(sum(table[...]), 0)
         try expectEqual(le32(table, 36), 0xfee0_0000)
@@ -183,7 +176,9 @@ public let allCases: [PortableTestCase] = [
     PortableTestCase("X86ACPITables", "lays out linked tables with valid checksums") { () throws(TestFailure) in
         var set = X86ACPITables(cpuCount: 2)
         set.virtioDevices = [.init(base: 0xd000_0000, gsi: 5), .init(base: 0xd000_1000, gsi: 6)]
-        let tables = try ok { () throws(ACPIError) in try set.build(rsdpAddress: 0xe_0000, tablesAddress: 0xe_1000) }
+        let tables = try expectNoError { () throws(ACPIError) in
+            try set.build(rsdpAddress: 0xe_0000, tablesAddress: 0xe_1000)
+        }
         try expectEqual(tables.count, 5)
         for table in tables { try expectEqual(sum(table.bytes[...]), 0, "table checksum") }
         let dsdt = tables[0]

@@ -7,7 +7,7 @@ import VMMemory
 
 let bzImageCases: [PortableTestCase] = [
     PortableTestCase("BzImage", "parses the setup header fields") { () throws(TestFailure) in
-        let image = try ok { () throws(LoaderError) in try BzImage(makeBzImage()) }
+        let image = try expectNoError { () throws(LoaderError) in try BzImage(makeBzImage()) }
         try expectEqual(image.header.version, 0x020f)
         try expect(image.header.isRelocatable)
         try expect(image.header.has64BitEntry)
@@ -22,8 +22,8 @@ let bzImageCases: [PortableTestCase] = [
     },
     PortableTestCase("BzImage", "loads the protected-mode kernel at pref_address") { () throws(TestFailure) in
         let memory = try makeMemory()
-        let image = try ok { () throws(LoaderError) in try BzImage(makeBzImage()) }
-        let kernel = try ok { () throws(LoaderError) in try image.load(into: memory) }
+        let image = try expectNoError { () throws(LoaderError) in try BzImage(makeBzImage()) }
+        let kernel = try expectNoError { () throws(LoaderError) in try image.load(into: memory) }
         try expectEqual(kernel.start, GuestAddress(0x100_0000))
         try expectEqual(kernel.entry, GuestAddress(0x100_0200))
         try expectEqual(kernel.end, GuestAddress(0x100_8000))
@@ -33,8 +33,10 @@ let bzImageCases: [PortableTestCase] = [
     PortableTestCase("BzImage", "relocates to an aligned address and refuses a misaligned one") {
         () throws(TestFailure) in
         let memory = try makeMemory(size: 0x400_0000)
-        let image = try ok { () throws(LoaderError) in try BzImage(makeBzImage()) }
-        let kernel = try ok { () throws(LoaderError) in try image.load(into: memory, at: GuestAddress(0x200_0000)) }
+        let image = try expectNoError { () throws(LoaderError) in try BzImage(makeBzImage()) }
+        let kernel = try expectNoError { () throws(LoaderError) in
+            try image.load(into: memory, at: GuestAddress(0x200_0000))
+        }
         try expectEqual(kernel.entry, GuestAddress(0x200_0200))
         try expectError(.misalignedLoadAddress(GuestAddress(0x210_0000), alignment: 0x20_0000)) {
             () throws(LoaderError) in
@@ -43,13 +45,15 @@ let bzImageCases: [PortableTestCase] = [
     },
     PortableTestCase("BzImage", "a non-relocatable kernel loads only at 0x100000") { () throws(TestFailure) in
         let memory = try makeMemory()
-        let image = try ok { () throws(LoaderError) in try BzImage(makeBzImage(relocatable: false, preferred: 0)) }
+        let image = try expectNoError { () throws(LoaderError) in
+            try BzImage(makeBzImage(relocatable: false, preferred: 0))
+        }
         try expectEqual(image.defaultLoadAddress, GuestAddress(0x10_0000))
         try expectError(.notRelocatable(requested: GuestAddress(0x100_0000), required: GuestAddress(0x10_0000))) {
             () throws(LoaderError) in
             _ = try image.load(into: memory, at: GuestAddress(0x100_0000))
         }
-        let kernel = try ok { () throws(LoaderError) in try image.load(into: memory) }
+        let kernel = try expectNoError { () throws(LoaderError) in try image.load(into: memory) }
         try expectEqual(kernel.entry, GuestAddress(0x10_0200))
     },
     PortableTestCase("BzImage", "refuses bad magic, old protocols and zImages") { () throws(TestFailure) in
@@ -90,19 +94,19 @@ let bzImageCases: [PortableTestCase] = [
         for length in stride(from: 0, through: 5 * 512, by: 7) {
             try expectRefused { () throws(LoaderError) in _ = try BzImage(Array(image[0..<length])) }
         }
-        _ = try ok { () throws(LoaderError) in try BzImage(image) }
+        _ = try expectNoError { () throws(LoaderError) in try BzImage(image) }
     },
     PortableTestCase("BzImage", "a kernel that does not fit guest memory is refused before copying") {
         () throws(TestFailure) in
         let memory = try makeMemory(size: 0x100_4000)
-        let image = try ok { () throws(LoaderError) in try BzImage(makeBzImage()) }
+        let image = try expectNoError { () throws(LoaderError) in try BzImage(makeBzImage()) }
         try expectError(.kernelOutsideMemory(GuestAddress(0x100_0000), length: 0x8000)) { () throws(LoaderError) in
             _ = try image.load(into: memory)
         }
         try expectEqual(try readMemory(memory, 0x100_0001, 1), [0], "a refused load wrote memory")
     },
     PortableTestCase("BzImage", "random corruption of the header never traps") { () throws(TestFailure) in
-        var random = SplitMix64(state: 7)
+        var random = SplitMix64(seed: 7)
         let memory = try makeMemory(size: 0x400_0000)
         let original = makeBzImage(kernelSize: 0x200, initSize: 0x1000)
         var accepted = 0
@@ -125,7 +129,7 @@ let bzImageCases: [PortableTestCase] = [
 
 let bootParamsCases: [PortableTestCase] = [
     PortableTestCase("BootParams", "copies the setup header and marks the loader") { () throws(TestFailure) in
-        let image = try ok { () throws(LoaderError) in try BzImage(makeBzImage()) }
+        let image = try expectNoError { () throws(LoaderError) in try BzImage(makeBzImage()) }
         let params = BootParams(header: image.header)
         try expectEqual(params.bytes.count, 4096)
         try expectEqual(params.field(UInt16.self, at: 0x1fe), 0xaa55)
@@ -156,8 +160,10 @@ let bootParamsCases: [PortableTestCase] = [
     PortableTestCase("BootParams", "E820 entries: count at 0x1e8, table at 0x2d0, at most 128") {
         () throws(TestFailure) in
         var params = BootParams()
-        try ok { () throws(LoaderError) in try params.addE820(E820Entry(address: 0, size: 0x9fc00, type: .ram)) }
-        try ok { () throws(LoaderError) in
+        try expectNoError { () throws(LoaderError) in
+            try params.addE820(E820Entry(address: 0, size: 0x9fc00, type: .ram))
+        }
+        try expectNoError { () throws(LoaderError) in
             try params.addE820(E820Entry(address: 0x10_0000, size: 0x7f0_0000, type: .ram))
         }
         try expectEqual(params.field(UInt8.self, at: 0x1e8), 2)
@@ -166,7 +172,7 @@ let bootParamsCases: [PortableTestCase] = [
         try expectEqual(params.field(UInt32.self, at: 0x2d0 + 36), 1)
         try expectEqual(params.e820Entries.count, 2)
         for index in 2..<128 {
-            try ok { () throws(LoaderError) in
+            try expectNoError { () throws(LoaderError) in
                 try params.addE820(E820Entry(address: UInt64(index) << 32, size: 0x1000, type: .reserved))
             }
         }
@@ -179,7 +185,7 @@ let bootParamsCases: [PortableTestCase] = [
         let memory = try makeMemory()
         var params = BootParams()
         params.setCommandLine(at: GuestAddress(0x20000), size: 5)
-        try ok { () throws(LoaderError) in try params.write(to: memory, at: GuestAddress(0x7000)) }
+        try expectNoError { () throws(LoaderError) in try params.write(to: memory, at: GuestAddress(0x7000)) }
         try expectEqual(try readMemory(memory, 0x7000 + 0x228, 4), [0, 0, 2, 0])
         try expectError(.memory(.partialAccess(GuestAddress(0x1ff_f800), length: 4096, completed: 0x800))) {
             () throws(LoaderError) in
@@ -195,7 +201,7 @@ let bootParamsCases: [PortableTestCase] = [
             E820Entry(address: 0, size: 0x9fc00, type: .ram), E820Entry(address: 0x10_0000, size: 0x1000, type: .ram),
         ]
         let memory = try makeMemory()
-        try ok { () throws(LoaderError) in
+        try expectNoError { () throws(LoaderError) in
             try info.write(to: memory, at: GuestAddress(0x6000), memoryMapAt: GuestAddress(0x6040))
         }
         let bytes = try readMemory(memory, 0x6000, 56)
@@ -212,13 +218,13 @@ let bootParamsCases: [PortableTestCase] = [
     PortableTestCase("InitrdPlacement", "goes as high as allowed, page aligned, above the kernel") {
         () throws(TestFailure) in
         let memory = try makeMemory(size: 0x800_0000, high: (0x1_0000_0000, 0x1000_0000))
-        let below4G = try ok { () throws(LoaderError) in
+        let below4G = try expectNoError { () throws(LoaderError) in
             try InitrdPlacement.highest(size: 0x1234, in: memory, below: 0x7fff_ffff, above: GuestAddress(0x200_0000))
         }
         try expectEqual(below4G, GuestAddress(0x7ffe_000))
         try expectEqual(below4G.rawValue & 0xfff, 0)
         try expect(below4G.rawValue + 0x1234 <= 0x800_0000)
-        let anywhere = try ok { () throws(LoaderError) in
+        let anywhere = try expectNoError { () throws(LoaderError) in
             try InitrdPlacement.highest(size: 0x1000, in: memory, below: UInt64.max, above: GuestAddress(0))
         }
         try expectEqual(anywhere, GuestAddress(0x1_0fff_f000))

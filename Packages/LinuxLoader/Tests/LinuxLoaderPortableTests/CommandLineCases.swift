@@ -20,7 +20,7 @@ private func utf8(_ text: StaticString) -> [UInt8] {
 let commandLineCases: [PortableTestCase] = [
     PortableTestCase("KernelCommandLine", "joins flags and key=value pairs with spaces") { () throws(TestFailure) in
         var line = KernelCommandLine(capacity: 256)
-        try ok { () throws(CommandLineError) in
+        try expectNoError { () throws(CommandLineError) in
             try line.append("console", "ttyS0")
             try line.append("reboot", "t")
             try line.append(flag: "quiet")
@@ -31,7 +31,7 @@ let commandLineCases: [PortableTestCase] = [
     PortableTestCase("KernelCommandLine", "quotes values with spaces and refuses unquotable ones") {
         () throws(TestFailure) in
         var line = KernelCommandLine(capacity: 256)
-        try ok { () throws(CommandLineError) in try line.append("init", "/bin/sh -c true") }
+        try expectNoError { () throws(CommandLineError) in try line.append("init", "/bin/sh -c true") }
         try expectEqual(line.bytes, utf8("init=\"/bin/sh -c true\""))
         try expectCommandLineError(.invalidValue) { () throws(CommandLineError) in try line.append("a", "say \"hi\"") }
         try expectCommandLineError(.invalidValue) { () throws(CommandLineError) in try line.append("a", "x\ny") }
@@ -43,11 +43,11 @@ let commandLineCases: [PortableTestCase] = [
     },
     PortableTestCase("KernelCommandLine", "enforces the capacity including the NUL") { () throws(TestFailure) in
         var line = KernelCommandLine(capacity: 12)
-        try ok { () throws(CommandLineError) in try line.append("abc", "12345") }  // 9 bytes + NUL
+        try expectNoError { () throws(CommandLineError) in try line.append("abc", "12345") }  // 9 bytes + NUL
         try expectCommandLineError(.tooLong(length: 13, capacity: 12)) { () throws(CommandLineError) in
             try line.append(flag: "xy")
         }
-        try ok { () throws(CommandLineError) in try line.append(flag: "x") }  // exactly 12 with NUL
+        try expectNoError { () throws(CommandLineError) in try line.append(flag: "x") }  // exactly 12 with NUL
         try expectEqual(line.nulTerminated.count, 12)
         try expectCommandLineError(.tooLong(length: 14, capacity: 12)) { () throws(CommandLineError) in
             try line.append(flag: "y")
@@ -56,7 +56,7 @@ let commandLineCases: [PortableTestCase] = [
     PortableTestCase("KernelCommandLine", "formats virtio_mmio.device entries as memparse reads them") {
         () throws(TestFailure) in
         var line = KernelCommandLine()
-        try ok { () throws(CommandLineError) in
+        try expectNoError { () throws(CommandLineError) in
             try line.appendVirtioMMIODevice(size: 0x1000, base: 0xd000_0000, irq: 5)
             try line.appendVirtioMMIODevice(size: 0x200, base: 0xd000_1000, irq: 6, id: 3)
             try line.appendVirtioMMIODevice(size: 2 << 20, base: 0x1_0000_0000, irq: 12)
@@ -69,9 +69,9 @@ let commandLineCases: [PortableTestCase] = [
     },
     PortableTestCase("KernelCommandLine", "writes the terminated line into guest memory") { () throws(TestFailure) in
         var line = KernelCommandLine(capacity: 64)
-        try ok { () throws(CommandLineError) in try line.append("console", "ttyS0") }
+        try expectNoError { () throws(CommandLineError) in try line.append("console", "ttyS0") }
         let memory = try makeMemory()
-        try ok { () throws(LoaderError) in try line.write(to: memory, at: GuestAddress(0x20000)) }
+        try expectNoError { () throws(LoaderError) in try line.write(to: memory, at: GuestAddress(0x20000)) }
         try expectEqual(try readMemory(memory, 0x20000, 14), utf8("console=ttyS0") + [0])
     },
 ]

@@ -10,12 +10,14 @@ private let xen: [UInt8] = [0x58, 0x65, 0x6e]
 let elfCases: [PortableTestCase] = [
     PortableTestCase("ELFKernel", "loads PT_LOAD segments and zeroes their BSS") { () throws(TestFailure) in
         let memory = try makeMemory()
-        try ok { () throws(GuestMemoryError) in try memory.fill(0xee, count: 0x3000, at: GuestAddress(0x100_0000)) }
-        let kernel = try ok { () throws(LoaderError) in try ELFKernel(makeELF()) }
+        try expectNoError { () throws(GuestMemoryError) in
+            try memory.fill(0xee, count: 0x3000, at: GuestAddress(0x100_0000))
+        }
+        let kernel = try expectNoError { () throws(LoaderError) in try ELFKernel(makeELF()) }
         try expectEqual(kernel.segments.count, 2)
         try expectEqual(kernel.machine, 62)
         try expect(kernel.pvhEntry == nil)
-        let loaded = try ok { () throws(LoaderError) in try kernel.load(into: memory) }
+        let loaded = try expectNoError { () throws(LoaderError) in try kernel.load(into: memory) }
         try expectEqual(loaded.entry, GuestAddress(0x100_0000))
         try expectEqual(loaded.start, GuestAddress(0x100_0000))
         try expectEqual(loaded.end, GuestAddress(0x100_3000))
@@ -27,14 +29,14 @@ let elfCases: [PortableTestCase] = [
     PortableTestCase("ELFKernel", "finds the PVH entry in an 8-byte or 4-byte Xen note") { () throws(TestFailure) in
         let other = makeNote(name: xen, type: 19, descriptor: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
         let eight = makeNote(name: xen, type: 18, descriptor: bytesOf(UInt64(0x100_0040)))
-        let kernel = try ok { () throws(LoaderError) in try ELFKernel(makeELF(notes: other + eight)) }
+        let kernel = try expectNoError { () throws(LoaderError) in try ELFKernel(makeELF(notes: other + eight)) }
         try expectEqual(kernel.pvhEntry ?? 0, 0x100_0040)
         let four = makeNote(name: xen, type: 18, descriptor: bytesOf(UInt32(0x100_0080)))
         let linux = makeNote(name: [0x4c, 0x69, 0x6e, 0x75, 0x78], type: 18, descriptor: bytesOf(UInt32(5)))
-        let second = try ok { () throws(LoaderError) in try ELFKernel(makeELF(notes: linux + four)) }
+        let second = try expectNoError { () throws(LoaderError) in try ELFKernel(makeELF(notes: linux + four)) }
         try expectEqual(second.pvhEntry ?? 0, 0x100_0080)
         let memory = try makeMemory()
-        let loaded = try ok { () throws(LoaderError) in try second.load(into: memory) }
+        let loaded = try expectNoError { () throws(LoaderError) in try second.load(into: memory) }
         try expectEqual(loaded.pvhEntry, GuestAddress(0x100_0080))
     },
     PortableTestCase("ELFKernel", "refuses malformed notes and PVH entries outside the image") {
@@ -134,19 +136,19 @@ let elfCases: [PortableTestCase] = [
         for length in stride(from: 0, to: 0x2c00 + note.count, by: 61) {
             try expectRefused { () throws(LoaderError) in _ = try ELFKernel(Array(image[0..<length])) }
         }
-        _ = try ok { () throws(LoaderError) in try ELFKernel(image) }
+        _ = try expectNoError { () throws(LoaderError) in try ELFKernel(image) }
     },
     PortableTestCase("ELFKernel", "a segment outside guest memory is refused before copying") {
         () throws(TestFailure) in
         let memory = try makeMemory(size: 0x100_1800)
-        let kernel = try ok { () throws(LoaderError) in try ELFKernel(makeELF()) }
+        let kernel = try expectNoError { () throws(LoaderError) in try ELFKernel(makeELF()) }
         try expectError(.kernelOutsideMemory(GuestAddress(0x100_1000), length: 0x2000)) { () throws(LoaderError) in
             _ = try kernel.load(into: memory)
         }
         try expectEqual(try readMemory(memory, 0x100_0000, 1), [0], "a refused load wrote memory")
     },
     PortableTestCase("ELFKernel", "random corruption of headers never traps") { () throws(TestFailure) in
-        var random = SplitMix64(state: 11)
+        var random = SplitMix64(seed: 11)
         let original = makeELF(notes: makeNote(name: xen, type: 18, descriptor: bytesOf(UInt64(0x100_0040))))
         let memory = try makeMemory()
         var refused = 0
@@ -168,16 +170,18 @@ let elfCases: [PortableTestCase] = [
 
 let imageHeaderCases: [PortableTestCase] = [
     PortableTestCase("Arm64ImageHeader", "parses text_offset, image_size and flags") { () throws(TestFailure) in
-        let header = try ok { () throws(LoaderError) in try Arm64ImageHeader(makeArm64Image()) }
+        let header = try expectNoError { () throws(LoaderError) in try Arm64ImageHeader(makeArm64Image()) }
         try expectEqual(header.textOffset, 0)
         try expectEqual(header.imageSize, 0x4000)
         try expectEqual(header.pageSize, 4096)
         try expect(header.canBePlacedAnywhere)
-        let memory = try ok { () throws(GuestMemoryError) in
+        let memory = try expectNoError { () throws(GuestMemoryError) in
             try GuestMemoryMap(regions: [try BufferRegion(start: GuestAddress(0x4000_0000), size: 0x40_0000)])
         }
-        try ok { () throws(GuestMemoryError) in try memory.fill(0x77, count: 0x4000, at: GuestAddress(0x4000_0000)) }
-        let kernel = try ok { () throws(LoaderError) in
+        try expectNoError { () throws(GuestMemoryError) in
+            try memory.fill(0x77, count: 0x4000, at: GuestAddress(0x4000_0000))
+        }
+        let kernel = try expectNoError { () throws(LoaderError) in
             try header.load(makeArm64Image(), into: memory, ramBase: GuestAddress(0x4000_0000))
         }
         try expectEqual(kernel.entry, GuestAddress(0x4000_0000))
@@ -191,13 +195,15 @@ let imageHeaderCases: [PortableTestCase] = [
     },
     PortableTestCase("Arm64ImageHeader", "old kernels with image_size 0 use text_offset 0x80000") {
         () throws(TestFailure) in
-        let header = try ok { () throws(LoaderError) in
+        let header = try expectNoError { () throws(LoaderError) in
             try Arm64ImageHeader(makeArm64Image(textOffset: 0x1234, imageSize: 0, flags: 0))
         }
         try expectEqual(header.textOffset, 0x8_0000)
         try expectEqual(header.imageSize, 0x2000)
         try expectEqual(header.pageSize, 0)
-        let address = try ok { () throws(LoaderError) in try header.loadAddress(ramBase: GuestAddress(0x4000_0000)) }
+        let address = try expectNoError { () throws(LoaderError) in
+            try header.loadAddress(ramBase: GuestAddress(0x4000_0000))
+        }
         try expectEqual(address, GuestAddress(0x4008_0000))
     },
     PortableTestCase("Arm64ImageHeader", "refuses bad magic, big-endian, truncated and absurd images") {
@@ -220,15 +226,15 @@ let imageHeaderCases: [PortableTestCase] = [
     PortableTestCase("RiscV64ImageHeader", "parses the header and loads at RAM base + text_offset") {
         () throws(TestFailure) in
         let bytes = makeRiscVImage()
-        let header = try ok { () throws(LoaderError) in try RiscV64ImageHeader(bytes) }
+        let header = try expectNoError { () throws(LoaderError) in try RiscV64ImageHeader(bytes) }
         try expectEqual(header.textOffset, 0x20_0000)
         try expectEqual(header.imageSize, 0x4000)
         try expectEqual(header.majorVersion, 0)
         try expectEqual(header.minorVersion, 2)
-        let memory = try ok { () throws(GuestMemoryError) in
+        let memory = try expectNoError { () throws(GuestMemoryError) in
             try GuestMemoryMap(regions: [try BufferRegion(start: GuestAddress(0x8000_0000), size: 0x80_0000)])
         }
-        let kernel = try ok { () throws(LoaderError) in
+        let kernel = try expectNoError { () throws(LoaderError) in
             try header.load(bytes, into: memory, ramBase: GuestAddress(0x8000_0000))
         }
         try expectEqual(kernel.entry, GuestAddress(0x8020_0000))
@@ -236,7 +242,7 @@ let imageHeaderCases: [PortableTestCase] = [
         try expectEqual(try readMemory(memory, 0x8020_0038, 4), [0x52, 0x53, 0x43, 0x05])
         try expectEqual(try readMemory(memory, 0x8020_3fff, 1), [0], "BSS not zeroed")
         // The deprecated magic alone is still accepted.
-        _ = try ok { () throws(LoaderError) in try RiscV64ImageHeader(makeRiscVImage(magic2: false)) }
+        _ = try expectNoError { () throws(LoaderError) in try RiscV64ImageHeader(makeRiscVImage(magic2: false)) }
     },
     PortableTestCase("RiscV64ImageHeader", "refuses bad, truncated and oversized images") { () throws(TestFailure) in
         var image = makeRiscVImage(magic2: false)
@@ -257,7 +263,7 @@ let imageHeaderCases: [PortableTestCase] = [
             }
         }
         let memory = try makeMemory(size: 0x1000)
-        let header = try ok { () throws(LoaderError) in try RiscV64ImageHeader(makeRiscVImage()) }
+        let header = try expectNoError { () throws(LoaderError) in try RiscV64ImageHeader(makeRiscVImage()) }
         try expectError(.kernelOutsideMemory(GuestAddress(0x20_0000), length: 0x4000)) { () throws(LoaderError) in
             _ = try header.load(makeRiscVImage(), into: memory, ramBase: GuestAddress(0))
         }

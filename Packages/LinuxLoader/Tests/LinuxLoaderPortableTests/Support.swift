@@ -5,26 +5,6 @@ import LinuxLoader
 import PortableTesting
 import VMMemory
 
-/// Runs a loader call the case expects to succeed.
-func ok<T, E: Error>(
-    _ message: StaticString = "unexpected error", file: StaticString = #filePath, line: UInt = #line,
-    _ body: () throws(E) -> T
-) throws(TestFailure) -> T {
-    do throws(E) {
-        return try body()
-    } catch {
-        throw TestFailure(message, file: file, line: line)
-    }
-}
-
-/// Fails unless `body` throws exactly `expected`.
-func expectError(
-    _ expected: LoaderError, file: StaticString = #filePath, line: UInt = #line,
-    _ body: () throws(LoaderError) -> Void
-) throws(TestFailure) {
-    try expectThrows(LoaderError.self, file: file, line: line, matching: { $0 == expected }, body)
-}
-
 /// Fails unless `body` throws some ``LoaderError`` (any case).
 func expectRefused(
     file: StaticString = #filePath, line: UInt = #line, _ body: () throws(LoaderError) -> Void
@@ -32,18 +12,6 @@ func expectRefused(
     throws(TestFailure)
 {
     try expectThrows(LoaderError.self, file: file, line: line, body)
-}
-
-/// SplitMix64, seeded, so a failing sequence replays exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
 }
 
 extension Array where Element == UInt8 {
@@ -203,7 +171,7 @@ func makeMemory(
 ) throws(TestFailure)
     -> GuestMemoryMap<BufferRegion>
 {
-    try ok { () throws(GuestMemoryError) in
+    try expectNoError { () throws(GuestMemoryError) in
         var regions = [try BufferRegion(start: GuestAddress(0), size: size)]
         if let high { regions.append(try BufferRegion(start: GuestAddress(high.0), size: high.1)) }
         return try GuestMemoryMap(regions: regions)
@@ -212,5 +180,5 @@ func makeMemory(
 
 /// Reads guest memory in a case.
 func readMemory(_ memory: some GuestMemory, _ address: UInt64, _ count: Int) throws(TestFailure) -> [UInt8] {
-    try ok { () throws(GuestMemoryError) in try memory.read(count: count, from: GuestAddress(address)) }
+    try expectNoError { () throws(GuestMemoryError) in try memory.read(count: count, from: GuestAddress(address)) }
 }

@@ -156,3 +156,55 @@ public enum PortableTestRunner {
         return true
     }
 }
+
+/// Runs `body`, which the case expects to succeed, and returns its result; an error
+/// of the body's own type fails the case at the caller's line.
+///
+/// ```swift
+/// let region = try expectNoError { () throws(GuestMemoryError) in try BufferRegion(start: 0, size: 4096) }
+/// ```
+public func expectNoError<T, E: Error>(
+    _ message: StaticString = "unexpected error", file: StaticString = #filePath, line: UInt = #line,
+    _ body: () throws(E) -> T
+) throws(TestFailure) -> T {
+    do throws(E) {
+        return try body()
+    } catch {
+        throw TestFailure(message, file: file, line: line)
+    }
+}
+
+/// Fails unless `body` throws exactly `expected`.
+///
+/// ```swift
+/// try expectError(AllocatorError.exhausted) { () throws(AllocatorError) in _ = try ids.allocate() }
+/// ```
+public func expectError<E: Error & Equatable>(
+    _ expected: E, file: StaticString = #filePath, line: UInt = #line, _ body: () throws(E) -> Void
+) throws(TestFailure) {
+    try expectThrows(E.self, "expected a specific error", file: file, line: line, matching: { $0 == expected }, body)
+}
+
+/// SplitMix64: a small seeded generator, so a randomized case replays exactly on
+/// every platform (the system generator is neither seeded nor available everywhere).
+///
+/// ```swift
+/// var random = SplitMix64(seed: 42)
+/// let size = UInt64.random(in: 1...4096, using: &random)
+/// ```
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    /// The generator's state; advances by the golden-ratio increment per draw.
+    public var state: UInt64
+
+    /// Starts a sequence from `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94d0_49bb_1331_11eb
+        return mixed ^ (mixed >> 31)
+    }
+}

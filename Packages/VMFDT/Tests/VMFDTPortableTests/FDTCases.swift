@@ -4,28 +4,10 @@
 import PortableTesting
 import VMFDT
 
-/// Runs a writer call the case expects to succeed.
-func ok<T>(
-    _ message: StaticString = "unexpected FDTError", file: StaticString = #filePath, line: UInt = #line,
-    _ body: () throws(FDTError) -> T
-) throws(TestFailure) -> T {
-    do throws(FDTError) {
-        return try body()
-    } catch {
-        throw TestFailure(message, file: file, line: line)
-    }
-}
-
-func expectError(
-    _ expected: FDTError, file: StaticString = #filePath, line: UInt = #line, _ body: () throws(FDTError) -> Void
-) throws(TestFailure) {
-    try expectThrows(FDTError.self, file: file, line: line, matching: { $0 == expected }, body)
-}
-
 /// A writer with an open root node.
 func rootWriter() throws(TestFailure) -> (FDTWriter, FDTNode) {
     var fdt = FDTWriter()
-    let root = try ok { () throws(FDTError) in try fdt.beginNode("") }
+    let root = try expectNoError { () throws(FDTError) in try fdt.beginNode("") }
     return (fdt, root)
 }
 
@@ -53,7 +35,7 @@ func sampleTree() throws(FDTError) -> [UInt8] {
 
 let writerCases: [PortableTestCase] = [
     PortableTestCase("FDTWriter", "writes a valid header, reservations and properties") { () throws(TestFailure) in
-        let blob = try ok { () throws(FDTError) in try sampleTree() }
+        let blob = try expectNoError { () throws(FDTError) in try sampleTree() }
         let tree = try DecodedFDT(blob)
         try expectEqual(tree.version, 17)
         try expectEqual(bigEndian32(blob, 28), 1, "boot_cpuid_phys")
@@ -72,12 +54,14 @@ let writerCases: [PortableTestCase] = [
     PortableTestCase("FDTWriter", "deduplicates property names in the strings block") { () throws(TestFailure) in
         var (fdt, root) = try rootWriter()
         for index in 0..<3 {
-            let node = try ok { () throws(FDTError) in try fdt.beginNode(index == 0 ? "a" : index == 1 ? "b" : "c") }
-            try ok { () throws(FDTError) in try fdt.property("compatible", string: "x") }
-            try ok { () throws(FDTError) in try fdt.endNode(node) }
+            let node = try expectNoError { () throws(FDTError) in
+                try fdt.beginNode(index == 0 ? "a" : index == 1 ? "b" : "c")
+            }
+            try expectNoError { () throws(FDTError) in try fdt.property("compatible", string: "x") }
+            try expectNoError { () throws(FDTError) in try fdt.endNode(node) }
         }
-        try ok { () throws(FDTError) in try fdt.endNode(root) }
-        let blob = try ok { () throws(FDTError) in try fdt.finish() }
+        try expectNoError { () throws(FDTError) in try fdt.endNode(root) }
+        let blob = try expectNoError { () throws(FDTError) in try fdt.finish() }
         try expectEqual(bigEndian32(blob, 32), 11, "strings block holds \"compatible\\0\" once")
     },
     PortableTestCase("FDTWriter", "the first node must be the root and there is only one") { () throws(TestFailure) in
@@ -85,10 +69,10 @@ let writerCases: [PortableTestCase] = [
         try expectError(.rootNodeMustBeFirst) { () throws(FDTError) in _ = try fdt.beginNode("cpus") }
         try expectError(.propertyOutsideNode) { () throws(FDTError) in try fdt.property("x", u32: 1) }
         try expectError(.unclosedNodes(1)) { () throws(FDTError) in _ = try fdt.finish() }
-        let root = try ok { () throws(FDTError) in try fdt.beginNode("") }
+        let root = try expectNoError { () throws(FDTError) in try fdt.beginNode("") }
         try expectError(.rootNodeMustBeFirst) { () throws(FDTError) in _ = try fdt.beginNode("") }
         try expectError(.unclosedNodes(1)) { () throws(FDTError) in _ = try fdt.finish() }
-        try ok { () throws(FDTError) in try fdt.endNode(root) }
+        try expectNoError { () throws(FDTError) in try fdt.endNode(root) }
         try expectError(.nodeAfterRoot) { () throws(FDTError) in _ = try fdt.beginNode("late") }
         try expectError(.unbalancedEndNode) { () throws(FDTError) in try fdt.endNode(root) }
     },
@@ -100,20 +84,20 @@ let writerCases: [PortableTestCase] = [
         for bad: String in ["", "has space", "0123456789012345678901234567890123", "a@b"] {
             try expectError(.invalidPropertyName) { () throws(FDTError) in try fdt.property(bad, u32: 1) }
         }
-        try ok { () throws(FDTError) in try fdt.property("#size-cells", u32: 1) }
-        try ok { () throws(FDTError) in try fdt.property("linux,phandle?", u32: 1) }
-        let node = try ok { () throws(FDTError) in try fdt.beginNode("virtio_mmio@d0000000") }
-        try ok { () throws(FDTError) in try fdt.endNode(node) }
+        try expectNoError { () throws(FDTError) in try fdt.property("#size-cells", u32: 1) }
+        try expectNoError { () throws(FDTError) in try fdt.property("linux,phandle?", u32: 1) }
+        let node = try expectNoError { () throws(FDTError) in try fdt.beginNode("virtio_mmio@d0000000") }
+        try expectNoError { () throws(FDTError) in try fdt.endNode(node) }
     },
     PortableTestCase("FDTWriter", "rejects duplicates, late properties and unbalanced ends") { () throws(TestFailure) in
         var (fdt, root) = try rootWriter()
-        try ok { () throws(FDTError) in try fdt.property("model", string: "m") }
+        try expectNoError { () throws(FDTError) in try fdt.property("model", string: "m") }
         try expectError(.duplicateProperty) { () throws(FDTError) in try fdt.property("model", string: "n") }
-        let child = try ok { () throws(FDTError) in try fdt.beginNode("child") }
-        let grandchild = try ok { () throws(FDTError) in try fdt.beginNode("grandchild") }
+        let child = try expectNoError { () throws(FDTError) in try fdt.beginNode("child") }
+        let grandchild = try expectNoError { () throws(FDTError) in try fdt.beginNode("grandchild") }
         try expectError(.unbalancedEndNode) { () throws(FDTError) in try fdt.endNode(child) }
-        try ok { () throws(FDTError) in try fdt.endNode(grandchild) }
-        try ok { () throws(FDTError) in try fdt.endNode(child) }
+        try expectNoError { () throws(FDTError) in try fdt.endNode(grandchild) }
+        try expectNoError { () throws(FDTError) in try fdt.endNode(child) }
         try expectError(.propertyAfterSubnode) { () throws(FDTError) in try fdt.property("late", u32: 1) }
         try expectError(.duplicateNodeName) { () throws(FDTError) in _ = try fdt.beginNode("child") }
         try expectError(.stringContainsNul) { () throws(FDTError) in
@@ -126,18 +110,18 @@ let writerCases: [PortableTestCase] = [
         var (fdt, root) = try rootWriter()
         let first = fdt.allocatePhandle()
         try expectEqual(first, 1)
-        let a = try ok { () throws(FDTError) in try fdt.beginNode("a") }
-        try ok { () throws(FDTError) in try fdt.property(phandle: 5) }
-        try ok { () throws(FDTError) in try fdt.endNode(a) }
-        let b = try ok { () throws(FDTError) in try fdt.beginNode("b") }
+        let a = try expectNoError { () throws(FDTError) in try fdt.beginNode("a") }
+        try expectNoError { () throws(FDTError) in try fdt.property(phandle: 5) }
+        try expectNoError { () throws(FDTError) in try fdt.endNode(a) }
+        let b = try expectNoError { () throws(FDTError) in try fdt.beginNode("b") }
         try expectError(.duplicatePhandle(5)) { () throws(FDTError) in try fdt.property(phandle: 5) }
         try expectError(.invalidPhandle(0)) { () throws(FDTError) in try fdt.property(phandle: 0) }
         try expectError(.invalidPhandle(UInt32.max)) { () throws(FDTError) in try fdt.property(phandle: UInt32.max) }
-        try ok { () throws(FDTError) in try fdt.endNode(b) }
+        try expectNoError { () throws(FDTError) in try fdt.endNode(b) }
         var seen: [UInt32] = []
         for _ in 0..<6 { seen.append(fdt.allocatePhandle()) }
         try expectEqual(seen, [2, 3, 4, 6, 7, 8], "allocatePhandle skips the used 5")
-        try ok { () throws(FDTError) in try fdt.endNode(root) }
+        try expectNoError { () throws(FDTError) in try fdt.endNode(root) }
         try expectError(.reservationOverflow(address: UInt64.max, size: 2)) { () throws(FDTError) in
             try fdt.addMemoryReservation(address: UInt64.max, size: 2)
         }
@@ -150,7 +134,7 @@ let writerCases: [PortableTestCase] = [
         machine.virtioDevices = [
             .init(base: 0x1000_1000, irq: 1), .init(base: 0x1000_2000, irq: 2),
         ]
-        let tree = try DecodedFDT(try ok { () throws(FDTError) in try machine.build() })
+        let tree = try DecodedFDT(try expectNoError { () throws(FDTError) in try machine.build() })
         try expectEqual(tree.u32s("/memory@80000000", "reg"), [0, 0x8000_0000, 0, 0x1000_0000])
         try expect(tree.hasNode("/cpus/cpu@0/interrupt-controller"))
         try expect(tree.hasNode("/cpus/cpu@1/interrupt-controller"))

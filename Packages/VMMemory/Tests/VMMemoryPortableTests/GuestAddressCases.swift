@@ -38,7 +38,7 @@ let guestAddressCases: [PortableTestCase] = [
         try expectEqual(GuestAddress(5).alignedDown(to: 0), nil)
     },
     PortableTestCase("GuestAddress", "region-relative addresses") { () throws(TestFailure) in
-        let region = try make { () throws(GuestMemoryError) in
+        let region = try expectNoError { () throws(GuestMemoryError) in
             try BufferRegion(start: GuestAddress(0x10_0000), size: 0x1000)
         }
         try expectEqual(region.offset(of: GuestAddress(0x10_0010)), MemoryRegionAddress(0x10))

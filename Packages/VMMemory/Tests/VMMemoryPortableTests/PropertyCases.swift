@@ -209,7 +209,7 @@ private func randomOperationsMatchThePlainArrayModel(seed: UInt64, operations: I
     try expect(succeeded > 400, "too few accesses succeeded")
     try expect(refused > 100, "too few accesses were refused")
     for (region, reference) in zip(memory.regions, model.regions) {
-        let bytes = try make { () throws(GuestMemoryError) in
+        let bytes = try expectNoError { () throws(GuestMemoryError) in
             try memory.read(count: Int(region.size), from: region.startAddress)
         }
         try expectEqual(bytes, reference.bytes, "final memory differs from the model")

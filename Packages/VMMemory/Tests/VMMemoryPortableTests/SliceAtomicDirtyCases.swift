@@ -7,8 +7,10 @@ import VMMemory
 let volatileSliceCases: [PortableTestCase] = [
     PortableTestCase("VolatileSlice", "bounds are checked") { () throws(TestFailure) in
         let memory = try sampleMemory()
-        let slice = try make { () throws(GuestMemoryError) in try memory.slice(at: GuestAddress(0x1ff0), length: 0x20) }
-        let (fromSlice, fromMemory) = try make { () throws(GuestMemoryError) in
+        let slice = try expectNoError { () throws(GuestMemoryError) in
+            try memory.slice(at: GuestAddress(0x1ff0), length: 0x20)
+        }
+        let (fromSlice, fromMemory) = try expectNoError { () throws(GuestMemoryError) in
             try slice.storeLittleEndian(UInt32(0xcafe_f00d), at: 0x1c)
             return (
                 try slice.loadLittleEndian(UInt32.self, at: 0x1c),
@@ -31,7 +33,7 @@ let volatileSliceCases: [PortableTestCase] = [
         }
         try expectThrows(GuestMemoryError.self) { () throws(GuestMemoryError) in _ = try slice.read(count: 0x21) }
         try expectThrows(GuestMemoryError.self) { () throws(GuestMemoryError) in try slice.write([1, 2], at: 0x1f) }
-        let (tailBytes, emptyCount) = try make { () throws(GuestMemoryError) in
+        let (tailBytes, emptyCount) = try expectNoError { () throws(GuestMemoryError) in
             let tail = try slice.subslice(at: 0x1c, length: 4)
             return (try tail.read(count: 4), try tail.subslice(at: 4, length: 0).count)
         }
@@ -40,7 +42,7 @@ let volatileSliceCases: [PortableTestCase] = [
     },
     PortableTestCase("VolatileSlice", "copies and fills") { () throws(TestFailure) in
         let memory = try sampleMemory()
-        let (source, destination, overlapping) = try make { () throws(GuestMemoryError) in
+        let (source, destination, overlapping) = try expectNoError { () throws(GuestMemoryError) in
             let source = try memory.slice(at: GuestAddress(0x1000), length: 8)
             try source.write([1, 2, 3, 4, 5, 6, 7, 8])
             return (
@@ -50,22 +52,23 @@ let volatileSliceCases: [PortableTestCase] = [
         }
         try expectEqual(source.copy(to: destination), 4)
         try expectEqual(
-            try make { () throws(GuestMemoryError) in try memory.read(count: 5, from: GuestAddress(0x8000)) },
+            try expectNoError { () throws(GuestMemoryError) in try memory.read(count: 5, from: GuestAddress(0x8000)) },
             [1, 2, 3, 4, 0])
         destination.fill(0x42)
         try expectEqual(
-            try make { () throws(GuestMemoryError) in try destination.read(count: 4) }, [0x42, 0x42, 0x42, 0x42])
+            try expectNoError { () throws(GuestMemoryError) in try destination.read(count: 4) },
+            [0x42, 0x42, 0x42, 0x42])
         // Overlapping copy inside one region behaves like memmove.
         source.copy(to: overlapping)
         try expectEqual(
-            try make { () throws(GuestMemoryError) in try memory.read(count: 8, from: GuestAddress(0x1000)) },
+            try expectNoError { () throws(GuestMemoryError) in try memory.read(count: 8, from: GuestAddress(0x1000)) },
             [1, 2, 1, 2, 3, 4, 5, 6])
     },
     PortableTestCase("VolatileSlice", "region slices use region offsets") { () throws(TestFailure) in
-        let region = try make { () throws(GuestMemoryError) in
+        let region = try expectNoError { () throws(GuestMemoryError) in
             try BufferRegion(start: GuestAddress(0x4000), size: 0x100)
         }
-        try make { () throws(GuestMemoryError) in
+        try expectNoError { () throws(GuestMemoryError) in
             try region.slice(at: MemoryRegionAddress(0xf0), length: 0x10).write([9], at: 0xf)
         }
         try expectEqual(region.hostAddress.load(fromByteOffset: 0xff, as: UInt8.self), 9)
@@ -82,41 +85,47 @@ let volatileSliceCases: [PortableTestCase] = [
 let atomicAccessCases: [PortableTestCase] = [
     PortableTestCase("AtomicAccess", "loads, stores and updates") { () throws(TestFailure) in
         let memory = try sampleMemory()
-        try make { () throws(GuestMemoryError) in
+        try expectNoError { () throws(GuestMemoryError) in
             try memory.atomicStore(UInt64(0x1122_3344_5566_7788), at: GuestAddress(0x1008))
         }
         try expectEqual(
-            try make { () throws(GuestMemoryError) in try memory.atomicLoad(UInt64.self, at: GuestAddress(0x1008)) },
+            try expectNoError { () throws(GuestMemoryError) in
+                try memory.atomicLoad(UInt64.self, at: GuestAddress(0x1008))
+            },
             0x1122_3344_5566_7788)
         try expectEqual(
-            try make { () throws(GuestMemoryError) in
+            try expectNoError { () throws(GuestMemoryError) in
                 try memory.readLittleEndian(UInt64.self, from: GuestAddress(0x1008))
             }, 0x1122_3344_5566_7788)
-        try make { () throws(GuestMemoryError) in
+        try expectNoError { () throws(GuestMemoryError) in
             try memory.atomicStore(UInt16(7), at: GuestAddress(0x3ffe), ordering: .sequentiallyConsistent)
         }
         try expectEqual(
-            try make { () throws(GuestMemoryError) in
+            try expectNoError { () throws(GuestMemoryError) in
                 try memory.atomicLoad(UInt16.self, at: GuestAddress(0x3ffe), ordering: .relaxed)
             }, 7)
         try expectEqual(
-            try make { () throws(GuestMemoryError) in
+            try expectNoError { () throws(GuestMemoryError) in
                 try memory.atomicWrappingAdd(UInt16(0xffff), at: GuestAddress(0x3ffe))
             }, 7)
         try expectEqual(
-            try make { () throws(GuestMemoryError) in try memory.atomicLoad(UInt16.self, at: GuestAddress(0x3ffe)) }, 6)
-        let failed = try make { () throws(GuestMemoryError) in
+            try expectNoError { () throws(GuestMemoryError) in
+                try memory.atomicLoad(UInt16.self, at: GuestAddress(0x3ffe))
+            }, 6)
+        let failed = try expectNoError { () throws(GuestMemoryError) in
             try memory.atomicCompareExchange(expected: UInt32(1), desired: 2, at: GuestAddress(0x8000))
         }
         try expect(!failed.exchanged, "compare-exchange against the wrong value must not store")
         try expectEqual(failed.original, 0)
-        let done = try make { () throws(GuestMemoryError) in
+        let done = try expectNoError { () throws(GuestMemoryError) in
             try memory.atomicCompareExchange(expected: UInt32(0), desired: 2, at: GuestAddress(0x8000))
         }
         try expect(done.exchanged, "compare-exchange against the right value must store")
         try expectEqual(done.original, 0)
         try expectEqual(
-            try make { () throws(GuestMemoryError) in try memory.atomicLoad(Int8.self, at: GuestAddress(0x8000)) }, 2)
+            try expectNoError { () throws(GuestMemoryError) in
+                try memory.atomicLoad(Int8.self, at: GuestAddress(0x8000))
+            }, 2)
     },
     PortableTestCase("AtomicAccess", "misaligned and hostile addresses are refused") { () throws(TestFailure) in
         let memory = try sampleMemory()
@@ -130,7 +139,7 @@ let atomicAccessCases: [PortableTestCase] = [
             _ = try memory.atomicLoad(UInt64.self, at: GuestAddress(0x4000))
         }
         try expectEqual(
-            try make { () throws(GuestMemoryError) in
+            try expectNoError { () throws(GuestMemoryError) in
                 try memory.atomicLoad(UInt64.self, at: GuestAddress(0xffff_ffff_ffff_fff8))
             }, 0)
     },
@@ -162,7 +171,7 @@ let dirtyBitmapCases: [PortableTestCase] = [
     },
     PortableTestCase("DirtyBitmap", "memory writes mark their regions") { () throws(TestFailure) in
         let memory = try sampleMemory(trackDirtyPages: true)
-        try make { () throws(GuestMemoryError) in
+        try expectNoError { () throws(GuestMemoryError) in
             try memory.write([1, 2, 3, 4], to: GuestAddress(0x1ffe))  // pages 0 and 1 of region 0
             try memory.writeLittleEndian(UInt32(5), to: GuestAddress(0x2ffe))  // spans regions 0 and 1
             try memory.atomicStore(UInt8(1), at: GuestAddress(0x8800))

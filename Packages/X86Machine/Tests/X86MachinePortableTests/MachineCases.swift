@@ -6,24 +6,6 @@ import PortableTesting
 import VMMemory
 import X86Machine
 
-func ok<T, E: Error>(
-    _ message: StaticString = "unexpected error", file: StaticString = #filePath, line: UInt = #line,
-    _ body: () throws(E) -> T
-) throws(TestFailure) -> T {
-    do throws(E) {
-        return try body()
-    } catch {
-        throw TestFailure(message, file: file, line: line)
-    }
-}
-
-func expectError(
-    _ expected: X86MachineError, file: StaticString = #filePath, line: UInt = #line,
-    _ body: () throws(X86MachineError) -> Void
-) throws(TestFailure) {
-    try expectThrows(X86MachineError.self, file: file, line: line, matching: { $0 == expected }, body)
-}
-
 func le64(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
     var value: UInt64 = 0
     for index in stride(from: 7, through: 0, by: -1) { value = value << 8 | UInt64(bytes[offset + index]) }
@@ -33,14 +15,14 @@ func le64(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
 func le32(_ bytes: [UInt8], _ offset: Int) -> UInt32 { UInt32(truncatingIfNeeded: le64(bytes + [0, 0, 0, 0], offset)) }
 
 func memory(_ size: UInt64) throws(TestFailure) -> GuestMemoryMap<BufferRegion> {
-    try ok { () throws(GuestMemoryError) in
+    try expectNoError { () throws(GuestMemoryError) in
         try GuestMemoryMap(regions: [try BufferRegion(start: GuestAddress(0), size: size)])
     }
 }
 
 let layoutCases: [PortableTestCase] = [
     PortableTestCase("X86MemoryLayout", "64 MiB fits below the gap") { () throws(TestFailure) in
-        let layout = try ok { () throws(X86MachineError) in try X86MemoryLayout(memorySize: 64 << 20) }
+        let layout = try expectNoError { () throws(X86MachineError) in try X86MemoryLayout(memorySize: 64 << 20) }
         try expectEqual(layout.ramRegions.count, 1)
         try expectEqual(layout.ramRegions[0].size, 64 << 20)
         try expectEqual(layout.memoryEnd, 64 << 20)
@@ -53,7 +35,7 @@ let layoutCases: [PortableTestCase] = [
     },
     PortableTestCase("X86MemoryLayout", "RAM beyond the MMIO gap continues at 4 GiB") { () throws(TestFailure) in
         for gib: UInt64 in [3, 4, 16, 17, 1024] {
-            let layout = try ok { () throws(X86MachineError) in try X86MemoryLayout(memorySize: gib << 30) }
+            let layout = try expectNoError { () throws(X86MachineError) in try X86MemoryLayout(memorySize: gib << 30) }
             try expectEqual(layout.lowMemorySize, Swift.min(gib << 30, 3 << 30))
             try expectEqual(layout.highMemorySize, (gib << 30) - layout.lowMemorySize)
             var total: UInt64 = 0
@@ -63,7 +45,7 @@ let layoutCases: [PortableTestCase] = [
                 try expect(entry.address + entry.size <= 3 << 30 || entry.address >= 4 << 30, "RAM inside the MMIO gap")
             }
         }
-        let sixteen = try ok { () throws(X86MachineError) in try X86MemoryLayout(memorySize: 16 << 30) }
+        let sixteen = try expectNoError { () throws(X86MachineError) in try X86MemoryLayout(memorySize: 16 << 30) }
         try expectEqual(sixteen.ramRegions[1].start, GuestAddress(4 << 30))
         try expectEqual(sixteen.memoryEnd, 17 << 30)
         try expectEqual(sixteen.mmioGap.lowerBound, 3 << 30)
@@ -119,20 +101,24 @@ let longModeCases: [PortableTestCase] = [
     },
     PortableTestCase("BootGDT", "writes the GDT at 0x500 and an empty IDT") { () throws(TestFailure) in
         let ram = try memory(1 << 20)
-        try ok { () throws(GuestMemoryError) in try ram.fill(0xff, count: 8, at: GuestAddress(0x520)) }
-        try ok { () throws(X86MachineError) in try BootGDT.longMode.write(to: ram) }
-        let bytes = try ok { () throws(GuestMemoryError) in try ram.read(count: 40, from: GuestAddress(0x500)) }
+        try expectNoError { () throws(GuestMemoryError) in try ram.fill(0xff, count: 8, at: GuestAddress(0x520)) }
+        try expectNoError { () throws(X86MachineError) in try BootGDT.longMode.write(to: ram) }
+        let bytes = try expectNoError { () throws(GuestMemoryError) in
+            try ram.read(count: 40, from: GuestAddress(0x500))
+        }
         try expectEqual(le64(bytes, 8), 0x00af_9b00_0000_ffff)
         try expectEqual(le64(bytes, 32), 0, "IDT not cleared")
     },
     PortableTestCase("IdentityPageTables", "map each GiB with 2 MiB pages") { () throws(TestFailure) in
-        let tables = try ok { () throws(X86MachineError) in try IdentityPageTables(mappedBytes: 4 << 30) }
+        let tables = try expectNoError { () throws(X86MachineError) in try IdentityPageTables(mappedBytes: 4 << 30) }
         try expectEqual(tables.directoryCount, 4)
         try expectEqual(tables.size, 6 * 4096)
         try expectEqual(tables.cr3, 0x9000)
         let ram = try memory(1 << 20)
-        try ok { () throws(X86MachineError) in try tables.write(to: ram) }
-        let bytes = try ok { () throws(GuestMemoryError) in try ram.read(count: 6 * 4096, from: GuestAddress(0x9000)) }
+        try expectNoError { () throws(X86MachineError) in try tables.write(to: ram) }
+        let bytes = try expectNoError { () throws(GuestMemoryError) in
+            try ram.read(count: 6 * 4096, from: GuestAddress(0x9000))
+        }
         try expectEqual(le64(bytes, 0), 0xa003)
         try expectEqual(le64(bytes, 8), 0)
         try expectEqual(le64(bytes, 0x1000), 0xb003)
@@ -180,7 +166,7 @@ let longModeCases: [PortableTestCase] = [
 
 let mpTableCases: [PortableTestCase] = [
     PortableTestCase("MPTable", "floating pointer and configuration table with checksums") { () throws(TestFailure) in
-        let table = try ok { () throws(X86MachineError) in try MPTable(cpuCount: 4) }
+        let table = try expectNoError { () throws(X86MachineError) in try MPTable(cpuCount: 4) }
         let bytes = table.bytes
         try expectEqual(Array(bytes[0..<4]), [0x5f, 0x4d, 0x50, 0x5f])  // _MP_
         try expectEqual(le32(bytes, 4), 0x9_fc10)
@@ -198,13 +184,13 @@ let mpTableCases: [PortableTestCase] = [
         try expectEqual(Array(configuration[132..<136]), [2, 4, 0x11, 1], "I/O APIC")
         try expectEqual(bytes.count <= MPTable.maximumSize, true)
         let ram = try memory(1 << 20)
-        try ok { () throws(X86MachineError) in try table.write(to: ram) }
+        try expectNoError { () throws(X86MachineError) in try table.write(to: ram) }
         try expectEqual(
-            try ok { () throws(GuestMemoryError) in try ram.read(count: 4, from: GuestAddress(0x9_fc00)) },
+            try expectNoError { () throws(GuestMemoryError) in try ram.read(count: 4, from: GuestAddress(0x9_fc00)) },
             [0x5f, 0x4d, 0x50, 0x5f])
     },
     PortableTestCase("MPTable", "refuses more CPUs than fit in the EBDA") { () throws(TestFailure) in
-        _ = try ok { () throws(X86MachineError) in try MPTable(cpuCount: 40) }
+        _ = try expectNoError { () throws(X86MachineError) in try MPTable(cpuCount: 40) }
         try expectError(.tooManyCPUsForMPTable(41)) { () throws(X86MachineError) in _ = try MPTable(cpuCount: 41) }
         try expectError(.tooManyCPUsForMPTable(0)) { () throws(X86MachineError) in _ = try MPTable(cpuCount: 0) }
     },
