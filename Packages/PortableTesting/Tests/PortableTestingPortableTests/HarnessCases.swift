@@ -4,6 +4,7 @@
 import PortableTesting
 
 private struct Sample: Error { var code: UInt8 }
+private enum EquatableSample: Error, Equatable { case low, high }
 
 /// The harness checking itself: these run on the host and on riscv64, so a broken
 /// Embedded build of the harness shows up as failures, not as silence.
@@ -39,6 +40,39 @@ public let allCases: [PortableTestCase] = [
         } catch {
             try expect(error.line > 0)
         }
+    },
+    PortableTestCase("Harness", "expectNoError returns the value or fails at the caller") { () throws(TestFailure) in
+        try expectEqual(try expectNoError { () throws(Sample) -> UInt8 in 9 }, 9)
+        do throws(TestFailure) {
+            _ = try expectNoError("refused") { () throws(Sample) -> UInt8 in throw Sample(code: 1) }
+            throw TestFailure("an error was not reported", file: #filePath, line: #line)
+        } catch {
+            try expect(error.line > 0)
+            try expect(error.values == nil)
+        }
+    },
+    PortableTestCase("Harness", "expectError needs exactly the expected error") { () throws(TestFailure) in
+        try expectError(EquatableSample.low) { () throws(EquatableSample) in throw .low }
+        var failures = 0
+        do throws(TestFailure) {
+            try expectError(EquatableSample.low) { () throws(EquatableSample) in throw .high }
+        } catch {
+            failures += 1
+        }
+        do throws(TestFailure) { try expectError(EquatableSample.low) { () throws(EquatableSample) in } } catch {
+            failures += 1
+        }
+        try expectEqual(failures, 2, "a different error and no error both fail")
+    },
+    PortableTestCase("Harness", "SplitMix64 replays its sequence from a seed") { () throws(TestFailure) in
+        var first = SplitMix64(seed: 7)
+        var second = SplitMix64(seed: 7)
+        var other = SplitMix64(seed: 8)
+        let a = (first.next(), first.next())
+        try expectEqual(a.0, second.next())
+        try expectEqual(a.1, second.next())
+        try expect(a.0 != other.next(), "different seeds give different sequences")
+        try expect(UInt64.random(in: 10...20, using: &first) <= 20)
     },
     PortableTestCase("Harness", "wrapping and overflow-checked arithmetic agree") { () throws(TestFailure) in
         let (sum, overflow) = UInt64.max.addingReportingOverflow(2)
