@@ -75,9 +75,14 @@ let packageTargets: [Target] = [
     mirror("VMMemory", "VMMemoryLinuxTests", .test, dependencies: ["VMMemory", "VMMemoryLinux"]),
     // @section legacy-devices (VMSuperIO, VMDevice)
     mirror("VMSuperIO", "VMSuperIO"),
-    mirror("VMSuperIO", "VMSuperIOTests", .test, dependencies: ["VMSuperIO"]),
+    mirror("VMSuperIO", "VMSuperIOPortableTests", .portableTests, dependencies: ["VMSuperIO", "PortableTesting"]),
+    mirror(
+        "VMSuperIO", "VMSuperIOTests", .test,
+        dependencies: ["VMSuperIO", "VMSuperIOPortableTests", "PortableTesting"]),
     mirror("VMDevice", "VMDevice"),
-    mirror("VMDevice", "VMDeviceTests", .test, dependencies: ["VMDevice"]),
+    mirror("VMDevice", "VMDevicePortableTests", .portableTests, dependencies: ["VMDevice", "PortableTesting"]),
+    mirror(
+        "VMDevice", "VMDeviceTests", .test, dependencies: ["VMDevice", "VMDevicePortableTests", "PortableTesting"]),
     // @section event-manager (EventManager)
     mirror("EventManager", "EventManager", dependencies: ["VMMSysUtil"]),
     mirror("EventManager", "EventManagerTests", .test, dependencies: ["EventManager", "VMMSysUtil"]),

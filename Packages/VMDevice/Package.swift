@@ -9,8 +9,19 @@ let package = Package(
     products: [
         .library(name: "VMDevice", targets: ["VMDevice"])
     ],
+    dependencies: [
+        .package(path: "../PortableTesting")
+    ],
     targets: [
         .target(name: "VMDevice"),
-        .testTarget(name: "VMDeviceTests", dependencies: ["VMDevice"]),
+        .target(
+            name: "VMDevicePortableTests",
+            dependencies: ["VMDevice", .product(name: "PortableTesting", package: "PortableTesting")],
+            path: "Tests/VMDevicePortableTests"),
+        .testTarget(
+            name: "VMDeviceTests",
+            dependencies: [
+                "VMDevice", "VMDevicePortableTests", .product(name: "PortableTesting", package: "PortableTesting"),
+            ]),
     ]
 )

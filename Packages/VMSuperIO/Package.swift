@@ -9,8 +9,19 @@ let package = Package(
     products: [
         .library(name: "VMSuperIO", targets: ["VMSuperIO"])
     ],
+    dependencies: [
+        .package(path: "../PortableTesting")
+    ],
     targets: [
         .target(name: "VMSuperIO"),
-        .testTarget(name: "VMSuperIOTests", dependencies: ["VMSuperIO"]),
+        .target(
+            name: "VMSuperIOPortableTests",
+            dependencies: ["VMSuperIO", .product(name: "PortableTesting", package: "PortableTesting")],
+            path: "Tests/VMSuperIOPortableTests"),
+        .testTarget(
+            name: "VMSuperIOTests",
+            dependencies: [
+                "VMSuperIO", "VMSuperIOPortableTests", .product(name: "PortableTesting", package: "PortableTesting"),
+            ]),
     ]
 )

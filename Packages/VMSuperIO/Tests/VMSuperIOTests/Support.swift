@@ -29,22 +29,3 @@ struct HostClock: WallClock {
         return WallClockTime(seconds: Int64(spec.tv_sec), nanoseconds: UInt32(spec.tv_nsec))
     }
 }
-
-/// A clock the test moves by hand, for alarms and the update-in-progress window.
-final class SteppedClock: WallClock {
-    var time: WallClockTime
-    init(_ time: WallClockTime) { self.time = time }
-    func now() -> WallClockTime { time }
-    func advance(seconds: Int64) { time.seconds += seconds }
-}
-
-/// A sink collecting bytes, with a switch to push back.
-struct CollectingSink: SerialSink {
-    var bytes: [UInt8] = []
-    var accepting = true
-    mutating func write(_ byte: UInt8) -> Bool {
-        guard accepting else { return false }
-        bytes.append(byte)
-        return true
-    }
-}

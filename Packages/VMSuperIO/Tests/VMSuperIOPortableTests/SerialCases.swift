@@ -1,7 +1,7 @@
 // Copyright 2026 The swift-vmm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
-import Testing
+import PortableTesting
 import VMSuperIO
 
 // Register offsets and bits as Linux's include/uapi/linux/serial_reg.h names them.
@@ -159,52 +159,52 @@ private func linuxSetTermios(_ port: inout Port, divisor: UInt16) {
     port.output(FCR, FCR_ENABLE_FIFO | FCR_R_TRIG_10)
 }
 
-@Suite struct LinuxDriverReplay {
-    @Test func autoconfigDetects16550A() {
+let linuxDriverReplayCases: [PortableTestCase] = [
+    PortableTestCase("LinuxDriverReplay", "autoconfigDetects16550A") { () throws(TestFailure) in
         var port = Port()
-        #expect(linuxAutoconfig(&port) == .p16550A)
+        try expectEqual(linuxAutoconfig(&port), .p16550A)
         // The IER test enables THRI on an idle transmitter, which raises THRE as on
         // real hardware; the probe ends with IER cleared, so the line is low again.
-        #expect(port.irq.raises == 1)
-        #expect(!port.irq.isHigh)
-        #expect(port.uart.sink.bytes.isEmpty)
-    }
+        try expectEqual(port.irq.raises, 1)
+        try expect(!port.irq.isHigh)
+        try expect(port.uart.sink.bytes.isEmpty)
+    },
 
-    @Test func startupFindsNoHardwareBugs() {
+    PortableTestCase("LinuxDriverReplay", "startupFindsNoHardwareBugs") { () throws(TestFailure) in
         var port = Port()
         _ = linuxAutoconfig(&port)
         let bugs = linuxStartup(&port)
-        #expect(!bugs.lsrAllOnes)
-        #expect(!bugs.thre)
-        #expect(!bugs.txen)
-        #expect(port.input(IER) == IER_RLSI | IER_RDI)
-    }
+        try expect(!bugs.lsrAllOnes)
+        try expect(!bugs.thre)
+        try expect(!bugs.txen)
+        try expectEqual(port.input(IER), IER_RLSI | IER_RDI)
+    },
 
-    @Test func setTermiosProgramsDivisorAndTrigger() {
+    PortableTestCase("LinuxDriverReplay", "setTermiosProgramsDivisorAndTrigger") { () throws(TestFailure) in
         var port = Port()
         _ = linuxAutoconfig(&port)
         _ = linuxStartup(&port)
         linuxSetTermios(&port, divisor: 1)
-        #expect(port.uart.divisor == 1)
-        #expect(port.input(LCR) == LCR_WLEN8)
+        try expectEqual(port.uart.divisor, 1)
+        try expectEqual(port.input(LCR), LCR_WLEN8)
         // With DLAB clear, offsets 0/1 are RX/IER again, not the latch.
-        #expect(port.input(IER) == IER_RLSI | IER_RDI)
-        #expect(port.input(IIR) == 0xc1)  // FIFOs enabled, nothing pending
+        try expectEqual(port.input(IER), IER_RLSI | IER_RDI)
+        try expectEqual(port.input(IIR), 0xc1)  // FIFOs enabled, nothing pending
         // Trigger level 8: seven bytes report a timeout, eight a data interrupt.
-        #expect(port.uart.enqueueInput([UInt8](repeating: 0x41, count: 7)) == 7)
-        #expect(port.input(IIR) & IIR_ID == IIR_RX_TIMEOUT)
-        #expect(port.uart.enqueueInput([0x42]) == 1)
-        #expect(port.input(IIR) & IIR_ID == IIR_RDI)
-    }
+        try expectEqual(port.uart.enqueueInput([UInt8](repeating: 0x41, count: 7)), 7)
+        try expectEqual(port.input(IIR) & IIR_ID, IIR_RX_TIMEOUT)
+        try expectEqual(port.uart.enqueueInput([0x42]), 1)
+        try expectEqual(port.input(IIR) & IIR_ID, IIR_RDI)
+    },
 
-    /// serial8250_start_tx + serial8250_handle_irq + serial8250_tx_chars, as the
-    /// tty layer drives them to print a line.
-    @Test func transmitWithTHREInterrupts() {
+    // serial8250_start_tx + serial8250_handle_irq + serial8250_tx_chars, as the
+    // tty layer drives them to print a line.
+    PortableTestCase("LinuxDriverReplay", "transmitWithTHREInterrupts") { () throws(TestFailure) in
         var port = Port()
         _ = linuxAutoconfig(&port)
         _ = linuxStartup(&port)
         linuxSetTermios(&port, divisor: 1)
-        let message = Array("Linux version 6.1.0 (swift-vmm) #1 SMP PREEMPT_DYNAMIC\r\n".utf8)
+        let message = utf8Bytes("Linux version 6.1.0 (swift-vmm) #1 SMP PREEMPT_DYNAMIC\r\n")
         var pending = message[...]
         var ier = port.input(IER)
         let raisesBefore = port.irq.raises
@@ -217,7 +217,7 @@ private func linuxSetTermios(_ port: inout Port, divisor: UInt16) {
             let iir = port.input(IIR)
             if iir & IIR_NO_INT != 0 { break }
             let lsr = port.input(LSR)
-            #expect(lsr & LSR_THRE != 0)
+            try expect(lsr & LSR_THRE != 0)
             if lsr & LSR_THRE != 0 && ier & IER_THRI != 0 {
                 var count = 16  // tx_loadsz of a 16550A
                 while count > 0, let byte = pending.first {
@@ -231,200 +231,203 @@ private func linuxSetTermios(_ port: inout Port, divisor: UInt16) {
                 }
             }
         }
-        #expect(port.uart.sink.bytes == message)
-        #expect(port.uart.counters.bytesOut == UInt64(message.count))
+        try expectEqual(port.uart.sink.bytes, message)
+        try expectEqual(port.uart.counters.bytesOut, UInt64(message.count))
         // One interrupt per 16-byte batch; each batch's first THR write re-arms
         // THRE (a new edge) and __stop_tx withdraws the last one.
-        #expect(handled == (message.count + 15) / 16)
-        #expect(port.irq.raises - raisesBefore == handled + 1)
-        #expect(!port.irq.isHigh)
-    }
+        try expectEqual(handled, (message.count + 15) / 16)
+        try expectEqual(port.irq.raises - raisesBefore, handled + 1)
+        try expect(!port.irq.isHigh)
+    },
 
-    @Test func receiveThroughRDAInterrupts() {
+    PortableTestCase("LinuxDriverReplay", "receiveThroughRDAInterrupts") { () throws(TestFailure) in
         var port = Port()
         _ = linuxAutoconfig(&port)
         _ = linuxStartup(&port)
         linuxSetTermios(&port, divisor: 1)
-        let typed = Array("root\n".utf8)
-        #expect(port.uart.enqueueInput(typed) == typed.count)
-        #expect(port.irq.isHigh)
+        let typed = utf8Bytes("root\n")
+        try expectEqual(port.uart.enqueueInput(typed), typed.count)
+        try expect(port.irq.isHigh)
         // serial8250_rx_chars: read while LSR.DR.
         var received: [UInt8] = []
         let iir = port.input(IIR)
-        #expect(iir & IIR_ID == IIR_RX_TIMEOUT)
+        try expectEqual(iir & IIR_ID, IIR_RX_TIMEOUT)
         while port.input(LSR) & LSR_DR != 0 { received.append(port.input(RX)) }
-        #expect(received == typed)
-        #expect(!port.irq.isHigh)
-        #expect(port.input(IIR) == 0xc1)
-        #expect(port.uart.counters.bytesIn == UInt64(typed.count))
-    }
-}
+        try expectEqual(received, typed)
+        try expect(!port.irq.isHigh)
+        try expectEqual(port.input(IIR), 0xc1)
+        try expectEqual(port.uart.counters.bytesIn, UInt64(typed.count))
+    },
+]
 
-@Suite struct SerialDatasheetBehaviour {
-    @Test func powerOnState() {
+let serialDatasheetCases: [PortableTestCase] = [
+    PortableTestCase("SerialDatasheetBehaviour", "powerOnState") { () throws(TestFailure) in
         var port = Port()
-        #expect(port.input(IER) == 0)
-        #expect(port.input(IIR) == IIR_NO_INT)  // FIFOs off: bits 6-7 clear
-        #expect(port.input(LSR) == LSR_THRE | LSR_TEMT)
-        #expect(port.input(MSR) & 0xf0 == 0xb0)  // CTS, DSR, DCD of a connected peer
-    }
+        try expectEqual(port.input(IER), 0)
+        try expectEqual(port.input(IIR), IIR_NO_INT)  // FIFOs off: bits 6-7 clear
+        try expectEqual(port.input(LSR), LSR_THRE | LSR_TEMT)
+        try expectEqual(port.input(MSR) & 0xf0, 0xb0)  // CTS, DSR, DCD of a connected peer
+    },
 
-    @Test func scratchRegisterStoresAnyByte() {
+    PortableTestCase("SerialDatasheetBehaviour", "scratchRegisterStoresAnyByte") { () throws(TestFailure) in
         var port = Port()
         for value in [UInt8(0x00), 0xa5, 0x5a, 0xff] {
             port.output(SCR, value)
-            #expect(port.input(SCR) == value)
+            try expectEqual(port.input(SCR), value)
         }
-    }
+    },
 
-    @Test func divisorLatchSharesOffsetsZeroAndOne() {
+    PortableTestCase("SerialDatasheetBehaviour", "divisorLatchSharesOffsetsZeroAndOne") { () throws(TestFailure) in
         var port = Port()
         port.output(IER, IER_RDI)
         port.output(LCR, LCR_DLAB)
         port.output(DLL, 0x34)
         port.output(DLM, 0x12)
-        #expect(port.input(DLL) == 0x34)
-        #expect(port.input(DLM) == 0x12)
+        try expectEqual(port.input(DLL), 0x34)
+        try expectEqual(port.input(DLM), 0x12)
         port.output(LCR, 0)
-        #expect(port.input(IER) == IER_RDI)
-        #expect(port.uart.divisor == 0x1234)
-        #expect(port.uart.sink.bytes.isEmpty)  // the DLL write did not transmit
-    }
+        try expectEqual(port.input(IER), IER_RDI)
+        try expectEqual(port.uart.divisor, 0x1234)
+        try expect(port.uart.sink.bytes.isEmpty)  // the DLL write did not transmit
+    },
 
-    @Test func ierKeepsOnlyTheFourDefinedBits() {
+    PortableTestCase("SerialDatasheetBehaviour", "ierKeepsOnlyTheFourDefinedBits") { () throws(TestFailure) in
         var port = Port()
         port.output(IER, 0xff)
-        #expect(port.input(IER) == 0x0f)
-    }
+        try expectEqual(port.input(IER), 0x0f)
+    },
 
-    @Test func mcrKeepsOnlyFiveBits() {
+    PortableTestCase("SerialDatasheetBehaviour", "mcrKeepsOnlyFiveBits") { () throws(TestFailure) in
         var port = Port()
         port.output(MCR, 0xff)
-        #expect(port.input(MCR) == 0x1f)
-    }
+        try expectEqual(port.input(MCR), 0x1f)
+    },
 
-    @Test func receiveFIFOPushesBackWhenFull() {
+    PortableTestCase("SerialDatasheetBehaviour", "receiveFIFOPushesBackWhenFull") { () throws(TestFailure) in
         var port = Port(fifoCapacity: 16)
         port.output(FCR, FCR_ENABLE_FIFO)
         let input = [UInt8](0..<40)
-        #expect(port.uart.enqueueInput(input) == 16)
-        #expect(port.uart.inputSpace == 0)
-        #expect(port.uart.enqueueInput(input[16...]) == 0)
-        #expect(port.uart.counters.droppedInput == 0)  // back-pressure is not loss
-        #expect(port.input(RX) == 0)
-        #expect(port.uart.inputSpace == 1)
-        #expect(port.uart.enqueueInput(input[16...]) == 1)
+        try expectEqual(port.uart.enqueueInput(input), 16)
+        try expectEqual(port.uart.inputSpace, 0)
+        try expectEqual(port.uart.enqueueInput(input[16...]), 0)
+        try expectEqual(port.uart.counters.droppedInput, 0)  // back-pressure is not loss
+        try expectEqual(port.input(RX), 0)
+        try expectEqual(port.uart.inputSpace, 1)
+        try expectEqual(port.uart.enqueueInput(input[16...]), 1)
         var drained: [UInt8] = []
         while port.input(LSR) & LSR_DR != 0 { drained.append(port.input(RX)) }
-        #expect(drained == Array(1...16))
-    }
+        try expectEqual(drained, Array(1...16))
+    },
 
-    @Test func configurableFIFOSize() {
+    PortableTestCase("SerialDatasheetBehaviour", "configurableFIFOSize") { () throws(TestFailure) in
         var port = Port(fifoCapacity: 64)
         port.output(FCR, FCR_ENABLE_FIFO)
-        #expect(port.uart.fifoCapacity == 64)
-        #expect(port.uart.enqueueInput([UInt8](repeating: 1, count: 100)) == 64)
-    }
+        try expectEqual(port.uart.fifoCapacity, 64)
+        try expectEqual(port.uart.enqueueInput([UInt8](repeating: 1, count: 100)), 64)
+    },
 
-    @Test func withoutFIFOsTheReceiverHoldsOneByte() {
+    PortableTestCase("SerialDatasheetBehaviour", "withoutFIFOsTheReceiverHoldsOneByte") { () throws(TestFailure) in
         var port = Port()
-        #expect(port.uart.enqueueInput([1, 2, 3]) == 1)
-        #expect(port.input(RX) == 1)
-        #expect(port.input(LSR) & LSR_DR == 0)
-    }
+        try expectEqual(port.uart.enqueueInput([1, 2, 3]), 1)
+        try expectEqual(port.input(RX), 1)
+        try expectEqual(port.input(LSR) & LSR_DR, 0)
+    },
 
-    @Test func droppingInputIsCounted() {
+    PortableTestCase("SerialDatasheetBehaviour", "droppingInputIsCounted") { () throws(TestFailure) in
         var port = Port()
         port.output(FCR, FCR_ENABLE_FIFO)
-        #expect(port.uart.enqueueInputDroppingOverflow([UInt8](repeating: 7, count: 20)) == 16)
-        #expect(port.uart.counters.droppedInput == 4)
-        #expect(port.uart.counters.bytesIn == 16)
-    }
+        try expectEqual(port.uart.enqueueInputDroppingOverflow([UInt8](repeating: 7, count: 20)), 16)
+        try expectEqual(port.uart.counters.droppedInput, 4)
+        try expectEqual(port.uart.counters.bytesIn, 16)
+    },
 
-    @Test func fifoControlClearsReceiveFIFO() {
+    PortableTestCase("SerialDatasheetBehaviour", "fifoControlClearsReceiveFIFO") { () throws(TestFailure) in
         var port = Port()
         port.output(FCR, FCR_ENABLE_FIFO)
         _ = port.uart.enqueueInput([1, 2, 3])
         port.output(FCR, FCR_ENABLE_FIFO | FCR_CLEAR_RCVR)
-        #expect(port.input(LSR) & LSR_DR == 0)
+        try expectEqual(port.input(LSR) & LSR_DR, 0)
         // Turning FIFOs off also resets them and clears IIR bits 6-7.
         _ = port.uart.enqueueInput([4])
         port.output(FCR, 0)
-        #expect(port.input(LSR) & LSR_DR == 0)
-        #expect(port.input(IIR) == IIR_NO_INT)
-    }
+        try expectEqual(port.input(LSR) & LSR_DR, 0)
+        try expectEqual(port.input(IIR), IIR_NO_INT)
+    },
 
-    @Test func sinkBackPressureHoldsTHREAndFlushes() {
+    PortableTestCase("SerialDatasheetBehaviour", "sinkBackPressureHoldsTHREAndFlushes") { () throws(TestFailure) in
         var port = Port()
         port.output(FCR, FCR_ENABLE_FIFO)
         port.output(IER, IER_THRI)
-        #expect(port.input(IIR) & IIR_ID == IIR_THRI)  // acknowledges the enable-time THRE
+        try expectEqual(port.input(IIR) & IIR_ID, IIR_THRI)  // acknowledges the enable-time THRE
         port.uart.sink.accepting = false
         for byte in UInt8(0)..<20 { port.output(TX, byte) }
-        #expect(port.uart.pendingOutput == 16)
-        #expect(port.uart.counters.droppedOutput == 4)
-        #expect(port.input(LSR) & (LSR_THRE | LSR_TEMT) == 0)
-        #expect(!port.irq.isHigh)
+        try expectEqual(port.uart.pendingOutput, 16)
+        try expectEqual(port.uart.counters.droppedOutput, 4)
+        try expectEqual(port.input(LSR) & (LSR_THRE | LSR_TEMT), 0)
+        try expect(!port.irq.isHigh)
         port.uart.sink.accepting = true
-        #expect(port.uart.flushOutput() == 16)
-        #expect(port.uart.sink.bytes == Array(0..<16))
-        #expect(port.input(LSR) & LSR_THRE != 0)
-        #expect(port.irq.isHigh)
-        #expect(port.input(IIR) & IIR_ID == IIR_THRI)
-        #expect(!port.irq.isHigh)  // reading IIR acknowledged THRE
+        try expectEqual(port.uart.flushOutput(), 16)
+        try expectEqual(port.uart.sink.bytes, Array(0..<16))
+        try expect(port.input(LSR) & LSR_THRE != 0)
+        try expect(port.irq.isHigh)
+        try expectEqual(port.input(IIR) & IIR_ID, IIR_THRI)
+        try expect(!port.irq.isHigh)  // reading IIR acknowledged THRE
         // Once drained, bytes go straight to the sink again instead of waiting.
         port.output(TX, 0x7e)
-        #expect(port.uart.pendingOutput == 0)
-        #expect(port.uart.sink.bytes.last == 0x7e)
-        #expect(port.uart.counters.bytesOut == 17)
-    }
+        try expectEqual(port.uart.pendingOutput, 0)
+        try expectEqual(port.uart.sink.bytes.last, 0x7e)
+        try expectEqual(port.uart.counters.bytesOut, 17)
+    },
 
-    @Test func clearingTheTransmitFIFODropsHeldBytesAndRestoresTHRE() {
+    PortableTestCase("SerialDatasheetBehaviour", "clearingTheTransmitFIFODropsHeldBytesAndRestoresTHRE") {
+        () throws(TestFailure) in
         var port = Port()
         port.output(FCR, FCR_ENABLE_FIFO)
         port.uart.sink.accepting = false
         for byte in UInt8(1)...5 { port.output(TX, byte) }
         port.output(IER, IER_THRI)
-        #expect(!port.irq.isHigh)  // THR is not empty: enabling THRI raises nothing
+        try expect(!port.irq.isHigh)  // THR is not empty: enabling THRI raises nothing
         port.output(FCR, FCR_ENABLE_FIFO | FCR_CLEAR_XMIT)
-        #expect(port.uart.pendingOutput == 0)
-        #expect(port.uart.counters.droppedOutput == 5)
-        #expect(port.input(LSR) & (LSR_THRE | LSR_TEMT) == LSR_THRE | LSR_TEMT)
-        #expect(port.irq.isHigh)
-        #expect(port.input(IIR) == 0xc0 | IIR_THRI)
-    }
+        try expectEqual(port.uart.pendingOutput, 0)
+        try expectEqual(port.uart.counters.droppedOutput, 5)
+        try expectEqual(port.input(LSR) & (LSR_THRE | LSR_TEMT), LSR_THRE | LSR_TEMT)
+        try expect(port.irq.isHigh)
+        try expectEqual(port.input(IIR), 0xc0 | IIR_THRI)
+    },
 
-    @Test func lineControlStoresEveryBit() {
+    PortableTestCase("SerialDatasheetBehaviour", "lineControlStoresEveryBit") { () throws(TestFailure) in
         var port = Port()
         for value in [UInt8(0x00), 0x1b, 0x7f, 0x40] {
             port.output(LCR, value)
-            #expect(port.input(LCR) == value)
+            try expectEqual(port.input(LCR), value)
         }
         // A transmitted byte leaves whatever the word length, parity or break setting.
         port.output(TX, 0x55)
-        #expect(port.uart.sink.bytes == [0x55])
-    }
+        try expectEqual(port.uart.sink.bytes, [0x55])
+    },
 
-    @Test func loopbackFeedsTransmitterIntoReceiverAndOverruns() {
+    PortableTestCase("SerialDatasheetBehaviour", "loopbackFeedsTransmitterIntoReceiverAndOverruns") {
+        () throws(TestFailure) in
         var port = Port()
         port.output(FCR, FCR_ENABLE_FIFO)
         port.output(MCR, MCR_LOOP)
         port.output(IER, IER_RLSI | IER_RDI)
         for byte in UInt8(0)..<17 { port.output(TX, byte) }
-        #expect(port.uart.sink.bytes.isEmpty)
-        #expect(port.uart.enqueueInput([0xee]) == 0)  // serial input is disconnected
+        try expect(port.uart.sink.bytes.isEmpty)
+        try expectEqual(port.uart.enqueueInput([0xee]), 0)  // serial input is disconnected
         // Overrun outranks received data in IIR; reading LSR clears it.
-        #expect(port.input(IIR) & IIR_ID == IIR_RLSI)
-        #expect(port.input(LSR) & (LSR_OE | LSR_DR) == LSR_OE | LSR_DR)
-        #expect(port.input(LSR) & LSR_OE == 0)
-        #expect(port.input(IIR) & IIR_ID == IIR_RDI)
-        #expect(port.uart.counters.droppedInput == 1)
+        try expectEqual(port.input(IIR) & IIR_ID, IIR_RLSI)
+        try expectEqual(port.input(LSR) & (LSR_OE | LSR_DR), LSR_OE | LSR_DR)
+        try expectEqual(port.input(LSR) & LSR_OE, 0)
+        try expectEqual(port.input(IIR) & IIR_ID, IIR_RDI)
+        try expectEqual(port.uart.counters.droppedInput, 1)
         var looped: [UInt8] = []
         while port.input(LSR) & LSR_DR != 0 { looped.append(port.input(RX)) }
-        #expect(looped == Array(0..<16))
-    }
+        try expectEqual(looped, Array(0..<16))
+    },
 
-    @Test func leavingLoopbackAndDLABResumesTransmission() {
+    PortableTestCase("SerialDatasheetBehaviour", "leavingLoopbackAndDLABResumesTransmission") {
+        () throws(TestFailure) in
         var port = Port()
         port.output(MCR, MCR_LOOP)
         port.output(TX, 0x01)  // loops back, not to the sink
@@ -433,54 +436,54 @@ private func linuxSetTermios(_ port: inout Port, divisor: UInt16) {
         port.output(TX, 0x02)  // the divisor latch, not THR
         port.output(LCR, LCR_WLEN8)
         port.output(TX, 0x03)
-        #expect(port.uart.sink.bytes == [0x03])
-        #expect(port.uart.divisor == 0x02)
-    }
+        try expectEqual(port.uart.sink.bytes, [0x03])
+        try expectEqual(port.uart.divisor, 0x02)
+    },
 
-    @Test func loopbackModemLinesAndDeltas() {
+    PortableTestCase("SerialDatasheetBehaviour", "loopbackModemLinesAndDeltas") { () throws(TestFailure) in
         var port = Port()
         port.output(MCR, MCR_LOOP)
         // Entering loopback drops CTS, DSR and DCD: three deltas.
-        #expect(port.input(MSR) == 0x0b)
-        #expect(port.input(MSR) == 0x00)  // reading cleared the deltas
+        try expectEqual(port.input(MSR), 0x0b)
+        try expectEqual(port.input(MSR), 0x00)  // reading cleared the deltas
         port.output(IER, IER_MSI)
         port.output(MCR, MCR_LOOP | MCR_DTR | MCR_RTS | MCR_OUT1 | MCR_OUT2)
-        #expect(port.irq.isHigh)
-        #expect(port.input(IIR) & 0x0f == IIR_MSI)
-        #expect(port.input(MSR) == 0xf0 | 0x0b)
-        #expect(!port.irq.isHigh)
+        try expect(port.irq.isHigh)
+        try expectEqual(port.input(IIR) & 0x0f, IIR_MSI)
+        try expectEqual(port.input(MSR), 0xf0 | 0x0b)
+        try expect(!port.irq.isHigh)
         // RI reports only its trailing edge.
         port.output(MCR, MCR_LOOP | MCR_DTR | MCR_RTS | MCR_OUT2)
-        #expect(port.input(MSR) == 0xb4)
-    }
+        try expectEqual(port.input(MSR), 0xb4)
+    },
 
-    @Test func threInterruptPriorityAndAcknowledge() {
+    PortableTestCase("SerialDatasheetBehaviour", "threInterruptPriorityAndAcknowledge") { () throws(TestFailure) in
         var port = Port()
         port.output(IER, IER_THRI | IER_RDI)
         _ = port.uart.enqueueInput([9])
         // Received data outranks THRE; THRE stays pending until IIR reports it.
-        #expect(port.input(IIR) & IIR_ID == IIR_RDI)
-        #expect(port.input(RX) == 9)
-        #expect(port.input(IIR) & IIR_ID == IIR_THRI)
-        #expect(port.input(IIR) == IIR_NO_INT)
+        try expectEqual(port.input(IIR) & IIR_ID, IIR_RDI)
+        try expectEqual(port.input(RX), 9)
+        try expectEqual(port.input(IIR) & IIR_ID, IIR_THRI)
+        try expectEqual(port.input(IIR), IIR_NO_INT)
         // Writing THR re-arms THRE once the byte has gone.
         port.output(TX, 0x21)
-        #expect(port.input(IIR) & IIR_ID == IIR_THRI)
-    }
+        try expectEqual(port.input(IIR) & IIR_ID, IIR_THRI)
+    },
 
-    @Test func interruptLineMovesOnlyOnTransitions() {
+    PortableTestCase("SerialDatasheetBehaviour", "interruptLineMovesOnlyOnTransitions") { () throws(TestFailure) in
         var port = Port()
         port.output(IER, IER_THRI)
-        #expect(port.irq.raises == 1)
+        try expectEqual(port.irq.raises, 1)
         for byte in UInt8(0)..<50 { port.output(TX, byte) }
-        #expect(port.irq.raises == 1)  // still pending: no new edges while nobody acknowledged
+        try expectEqual(port.irq.raises, 1)  // still pending: no new edges while nobody acknowledged
         _ = port.input(IIR)
-        #expect(port.irq.lowers == 1)
-    }
+        try expectEqual(port.irq.lowers, 1)
+    },
 
-    /// A guest can write anything to any register in any order: the model stays
-    /// within its bounds and keeps its invariants.
-    @Test func hostileRegisterTrafficStaysBounded() {
+    // A guest can write anything to any register in any order: the model stays
+    // within its bounds and keeps its invariants.
+    PortableTestCase("SerialDatasheetBehaviour", "hostileRegisterTrafficStaysBounded") { () throws(TestFailure) in
         var port = Port(fifoCapacity: 8)
         var seed: UInt64 = 0x9e37_79b9_7f4a_7c15
         func next() -> UInt64 {
@@ -500,10 +503,10 @@ private func linuxSetTermios(_ port: inout Port, divisor: UInt16) {
             }
             if round % 7 == 0 { _ = port.uart.enqueueInput([value, value]) }
             if round % 11 == 0 { port.uart.sink.accepting.toggle() }
-            #expect(port.uart.pendingOutput <= 8)
-            #expect(port.uart.inputSpace >= 0)
+            try expect(port.uart.pendingOutput <= 8)
+            try expect(port.uart.inputSpace >= 0)
         }
-        #expect(port.input(8) == 0xff)  // outside the register file
-        #expect(port.uart.counters.bytesOut == UInt64(port.uart.sink.bytes.count))
-    }
-}
+        try expectEqual(port.input(8), 0xff)  // outside the register file
+        try expectEqual(port.uart.counters.bytesOut, UInt64(port.uart.sink.bytes.count))
+    },
+]

@@ -1,0 +1,10 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import PortableTesting
+
+/// Every portable VMDevice case. They run inside `swift test` on the host (the
+/// `portable` test of VMDeviceTests) and in the Embedded Swift riscv64 binary that
+/// `vmm-tools riscv64` runs under qemu, so they use no threads, Foundation or Strings.
+/// The multi-threaded dispatch and lock tests stay host-only in VMDeviceTests.
+public let allCases: [PortableTestCase] = busRangeCases + busCases + busModelCases + interruptTypeCases
