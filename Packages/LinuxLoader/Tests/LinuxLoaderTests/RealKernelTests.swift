@@ -8,7 +8,31 @@ import VMMemory
 
 /// Real kernels: the project's PVM guest (bzImage and vmlinux) and Debian's cloud bzImage.
 @Suite struct RealKernelTests {
-    static let guestDirectory = "/work/shared/guest"
+    /// A file of the project's PVM guest kernel (`bzImage` or `vmlinux`): from the newest
+    /// complete `pvm-*` entry that `vmm-tools guest` left in its cache (`$VMM_GUEST_CACHE`,
+    /// else `~/.cache/swift-vmm/guest`), else from `../shared/guest` next to the repository.
+    static func pvmGuestFile(_ name: String) -> [UInt8]? {
+        let fileManager = FileManager.default
+        let environment = ProcessInfo.processInfo.environment
+        let cache =
+            environment["VMM_GUEST_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? fileManager.homeDirectoryForCurrentUser.appendingPathComponent(".cache/swift-vmm/guest").path
+        var newest: (path: String, date: Date)?
+        for entry in (try? fileManager.contentsOfDirectory(atPath: cache)) ?? [] where entry.hasPrefix("pvm-") {
+            let folder = cache + "/" + entry
+            guard
+                let date = (try? fileManager.attributesOfItem(atPath: folder + "/COMPLETE"))?[.modificationDate]
+                    as? Date,
+                fileManager.fileExists(atPath: folder + "/" + name)
+            else { continue }
+            if newest == nil || date > newest!.date { newest = (folder + "/" + name, date) }
+        }
+        if let newest { return read(newest.path) }
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return read(repository.appendingPathComponent("shared/guest/\(name)-6.12-pvmcompat").path)
+    }
     static let cacheDirectory = FileManager.default.homeDirectoryForCurrentUser
         .appendingPathComponent(".cache/swift-vmm/linux-loader-tests").path
 
@@ -139,8 +163,8 @@ import VMMemory
     }
 
     @Test func pvmGuestBzImage() throws {
-        guard let bytes = Self.read(Self.guestDirectory + "/bzImage-6.12-pvmcompat") else {
-            return Self.unavailable("\(Self.guestDirectory)/bzImage-6.12-pvmcompat")
+        guard let bytes = Self.pvmGuestFile("bzImage") else {
+            return Self.unavailable("the PVM guest bzImage (swift run vmm-tools guest kernel --flavor pvm)")
         }
         try Self.bootBzImage(bytes, minimumVersion: 0x020f)
         let image = try BzImage(bytes)
@@ -156,8 +180,8 @@ import VMMemory
     }
 
     @Test func pvmGuestVmlinuxWithPVHNote() throws {
-        guard let bytes = Self.read(Self.guestDirectory + "/vmlinux-6.12-pvmcompat") else {
-            return Self.unavailable("\(Self.guestDirectory)/vmlinux-6.12-pvmcompat")
+        guard let bytes = Self.pvmGuestFile("vmlinux") else {
+            return Self.unavailable("the PVM guest vmlinux (swift run vmm-tools guest kernel --flavor pvm)")
         }
         let kernel = try ELFKernel(bytes)
         #expect(kernel.machine == 62)
@@ -178,7 +202,7 @@ import VMMemory
 
     /// The bzImage is not an ELF and the vmlinux is not a bzImage: both refused with typed errors.
     @Test func formatsAreNotConfused() throws {
-        guard let bzImage = Self.read(Self.guestDirectory + "/bzImage-6.12-pvmcompat") else {
+        guard let bzImage = Self.pvmGuestFile("bzImage") else {
             return Self.unavailable("guest kernel")
         }
         #expect(throws: LoaderError.badMagic(.elf)) { try ELFKernel(bzImage) }
