@@ -117,9 +117,6 @@ let packageTargets: [Target] = [
         dependencies: ["X86Machine", "X86MachinePortableTests", "PortableTesting"]),
     // @section virtio (VirtioQueue, VirtioDevices)
     // @section sandbox (Seccompiler)
-    mirror("Seccompiler", "CSeccomp", linkerSettings: [.linkedLibrary("seccomp")]),
-    mirror("Seccompiler", "Seccompiler", dependencies: ["CSeccomp", "VMMSysUtil"]),
-    mirror("Seccompiler", "SeccompilerTests", .test, dependencies: ["Seccompiler", "VMMSysUtil", "PortableTesting"]),
 ]
 
 // MARK: - Tools and IntegrationVMM (workspace-only, never released as packages)
@@ -142,24 +139,10 @@ let workspaceTargets: [Target] = [
         name: "VMMToolsKitTests",
         dependencies: ["VMMToolsKit"],
         path: "Tools/Tests/VMMToolsKitTests"),
-    .target(
-        name: "IntegrationVMMCore",
-        dependencies: [
-            "ACPITables", "Hypervisor", "KVMBindings", "KVMIoctls", "LinuxLoader", "VMDevice",
-            "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VMSuperIO", "X86Machine",
-        ],
-        path: "IntegrationVMM/Sources/IntegrationVMMCore"),
     .executableTarget(
         name: "integration-vmm",
-        dependencies: [
-            "IntegrationVMMCore", "GuestAssets",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ],
+        dependencies: ["VMMSysUtil"],
         path: "IntegrationVMM/Sources/integration-vmm"),
-    .testTarget(
-        name: "IntegrationVMMTests",
-        dependencies: ["IntegrationVMMCore", "GuestAssets", "integration-vmm"],
-        path: "IntegrationVMM/Tests/IntegrationVMMTests"),
 ]
 
 let package = Package(

@@ -19,7 +19,6 @@ struct VMMTools: ParsableCommand {
             RiscV64.self,
             Bench.self,
             Guest.self,
-            Release.self,
         ])
 }
 
