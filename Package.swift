@@ -116,7 +116,17 @@ let packageTargets: [Target] = [
         "X86Machine", "X86MachineTests", .test,
         dependencies: ["X86Machine", "X86MachinePortableTests", "PortableTesting"]),
     // @section virtio (VirtioQueue, VirtioDevices)
+    mirror("VirtioQueue", "VirtioQueue", dependencies: ["VMMemory"]),
+    mirror(
+        "VirtioQueue", "VirtioQueuePortableTests", .portableTests,
+        dependencies: ["VirtioQueue", "PortableTesting", "VMMemory"]),
+    mirror(
+        "VirtioQueue", "VirtioQueueTests", .test,
+        dependencies: ["VirtioQueue", "VirtioQueuePortableTests", "PortableTesting", "VMMemory"]),
     // @section sandbox (Seccompiler)
+    mirror("Seccompiler", "CSeccomp", linkerSettings: [.linkedLibrary("seccomp")]),
+    mirror("Seccompiler", "Seccompiler", dependencies: ["CSeccomp", "VMMSysUtil"]),
+    mirror("Seccompiler", "SeccompilerTests", .test, dependencies: ["Seccompiler", "VMMSysUtil", "PortableTesting"]),
 ]
 
 // MARK: - Tools and IntegrationVMM (workspace-only, never released as packages)
@@ -139,10 +149,24 @@ let workspaceTargets: [Target] = [
         name: "VMMToolsKitTests",
         dependencies: ["VMMToolsKit"],
         path: "Tools/Tests/VMMToolsKitTests"),
+    .target(
+        name: "IntegrationVMMCore",
+        dependencies: [
+            "ACPITables", "Hypervisor", "KVMBindings", "KVMIoctls", "LinuxLoader", "VMDevice",
+            "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VMSuperIO", "X86Machine",
+        ],
+        path: "IntegrationVMM/Sources/IntegrationVMMCore"),
     .executableTarget(
         name: "integration-vmm",
-        dependencies: ["VMMSysUtil"],
+        dependencies: [
+            "IntegrationVMMCore", "GuestAssets",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
         path: "IntegrationVMM/Sources/integration-vmm"),
+    .testTarget(
+        name: "IntegrationVMMTests",
+        dependencies: ["IntegrationVMMCore", "GuestAssets", "integration-vmm"],
+        path: "IntegrationVMM/Tests/IntegrationVMMTests"),
 ]
 
 let package = Package(

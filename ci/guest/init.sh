@@ -15,7 +15,19 @@
 # Each marker is printed as a whole line on /dev/console.
 
 export PATH=/bin:/sbin
-mount -t proc proc /proc
+mountpoint -q /proc || mount -t proc proc /proc
+
+# A kernel without XSAVE (kvmpvm_compat clears it: PVM's emulator cannot run it)
+# switches tasks with FXSAVE, which covers x87/SSE only. Guest user mode runs
+# natively on PVM and CPUID there reports the host's AVX, AVX-512 and OSXSAVE, so
+# glibc would pick AVX string functions whose YMM/ZMM upper halves and opmask
+# registers leak between processes. Keep glibc (busybox is static glibc) on SSE2,
+# and re-execute /init so that it and every child start with the setting.
+if [ -z "$VMM_GUEST_NO_AVX" ] && ! grep -qw xsave /proc/cpuinfo; then
+    export VMM_GUEST_NO_AVX=1
+    export GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD,-XSAVE,-XSAVEC
+    exec /bin/sh /init "$@"
+fi
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1

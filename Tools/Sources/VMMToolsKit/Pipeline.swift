@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 import Foundation
+import GuestAssets
 
 /// The steps `vmm-tools ci` runs, in order. Later issues append steps here
 /// (coverage gate, riscv64, integration boots, release dry run).
@@ -16,11 +17,19 @@ public enum Pipeline {
                     name: "lint", passed: findings.isEmpty, seconds: 0,
                     detail: findings.isEmpty ? "no findings" : "\(findings.count) findings")
             },
+            CIStep(name: "release", summary: "release dry run: plan, prepare in memory, registry-ready archives") {
+                let result = ReleaseCheck(workspace: workspace).run()
+                for line in result.lines { emit(line) }
+                return StepOutcome(name: "release", passed: result.passed, seconds: 0, detail: result.verdict)
+            },
             CIStep(name: "build", summary: "swift build --build-tests (whole workspace, one graph)") {
                 let result = try ProcessRunner.run(["swift", "build", "--build-tests"], in: workspace.root, echo: true)
                 return StepOutcome(
                     name: "build", passed: result.succeeded, seconds: 0,
                     detail: result.succeeded ? "ok" : "exit \(result.status)")
+            },
+            CIStep(name: "guest", summary: "the host's guest kernel and the initramfs (vmm-tools guest; cached)") {
+                try guestStep(workspace: workspace, emit: emit)
             },
             CIStep(name: "test", summary: "swift test --enable-code-coverage (every package, Tools, IntegrationVMM)") {
                 try testStep(name: "test", arguments: ["swift", "test", "--enable-code-coverage"], in: workspace.root)
@@ -58,6 +67,30 @@ public enum Pipeline {
                 return StepOutcome(name: "standalone", passed: failures.isEmpty, seconds: 0, detail: detail)
             },
         ]
+    }
+
+    /// Prepares the guest kernel for the host's flavor and the initramfs built from this
+    /// workspace's `ci/guest/init.sh` (instant when cached), then points the later steps at
+    /// exactly those files through `VMM_GUEST_KERNEL` and `VMM_GUEST_INITRAMFS`, so the boot
+    /// tests never pick up an initramfs another clone built from a different script.
+    public static func guestStep(workspace: Workspace, emit: @escaping (String) -> Void) throws -> StepOutcome {
+        let cache = GuestCache()
+        let flavor = GuestFlavor.forHost()
+        do {
+            let entry = try KernelBuilder(workspaceRoot: workspace.root, cache: cache, log: emit).prepare(flavor)
+            let initramfs = try InitramfsBuilder.fromWorkspace(workspace.root).build(into: cache, log: emit)
+            let kernel = entry.appendingPathComponent(GuestAssets.kernelFileName)
+            setenv("VMM_GUEST_KERNEL", kernel.path, 1)
+            setenv("VMM_GUEST_INITRAMFS", initramfs.path, 1)
+            return StepOutcome(
+                name: "guest", passed: true, seconds: 0,
+                detail:
+                    "\(flavor.rawValue) \(entry.lastPathComponent), \(initramfs.deletingLastPathComponent().lastPathComponent)"
+            )
+        } catch {
+            emit("guest: \(error)")
+            return StepOutcome(name: "guest", passed: false, seconds: 0, detail: "\(error)")
+        }
     }
 
     /// Runs a `swift test` command line and reads its counts. A run that exits 0

@@ -10,7 +10,9 @@ struct Bench: ParsableCommand {
         abstract: "Benchmarks side by side with QEMU and rust-vmm, measured in the same run.",
         subcommands: [
             // one line per benchmark area
+            BenchBoot.self,
             BenchMemory.self,
+            BenchMemoryOverhead.self,
             BenchSerial.self,
         ])
 }

@@ -19,6 +19,7 @@ struct VMMTools: ParsableCommand {
             RiscV64.self,
             Bench.self,
             Guest.self,
+            Release.self,
         ])
 }
 

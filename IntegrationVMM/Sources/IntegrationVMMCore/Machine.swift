@@ -1,0 +1,487 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import Foundation
+import Glibc
+import Hypervisor
+import KVMBindings
+import KVMIoctls
+import VMDevice
+import VMMSysUtil
+import VMMemory
+import VMMemoryLinux
+import X86Machine
+
+/// KVM paravirt features (CPUID 0x40000001 EAX) whose guest side issues hypercalls:
+/// PV_UNHALT (bit 7, kicks halted vCPUs of PV spinlocks), PV_SEND_IPI (bit 11) and
+/// PV_SCHED_YIELD (bit 13). A PVM host's emulator does not run VMCALL/VMMCALL in guest
+/// kernel mode: with PV IPIs on, a 4-vCPU guest oopsed in `kvm_hypercall4` once its
+/// text was read-only. Without them the guest uses APIC IPIs and plain spinlocks.
+public let pvmHypercallFeatures: UInt32 = 1 << 7 | 1 << 11 | 1 << 13
+
+/// Routes vCPU exits to the device buses.
+final class BusOperations: VMOperations, @unchecked Sendable {
+    // @unchecked: the buses are thread-safe.
+    let buses: DeviceBuses
+    init(buses: DeviceBuses) { self.buses = buses }
+
+    private static func allOnes(_ size: Int) -> UInt64 { size >= 8 ? .max : (1 << UInt64(size * 8)) - 1 }
+
+    func pioRead(port: UInt16, size: Int) -> UInt64 {
+        (try? buses.pio.read(address: UInt64(port), size: size)) ?? Self.allOnes(size)
+    }
+    func pioWrite(port: UInt16, size: Int, value: UInt64) {
+        try? buses.pio.write(address: UInt64(port), size: size, value: value)
+    }
+    func mmioRead(address: UInt64, size: Int) -> UInt64 {
+        (try? buses.mmio.read(address: address, size: size)) ?? Self.allOnes(size)
+    }
+    func mmioWrite(address: UInt64, size: Int, value: UInt64) {
+        try? buses.mmio.write(address: address, size: size, value: value)
+    }
+}
+
+/// The first outcome wins; setting it wakes the thread waiting in ``IntegrationVMM/run(_:options:)``.
+final class RunControl: @unchecked Sendable {
+    // @unchecked: every field is behind `lock`; the eventfd is thread-safe.
+    private let lock = NSLock()
+    private var result: GuestOutcome?
+    private var kickers: [KVMVirtualCPUKicker] = []
+    let wake: EventFd
+
+    init() throws(SystemError) { wake = try EventFd(flags: [.nonBlocking]) }
+
+    var outcome: GuestOutcome? { lock.withLock { result } }
+
+    func finish(_ outcome: GuestOutcome) {
+        let first = lock.withLock {
+            guard result == nil else { return false }
+            result = outcome
+            return true
+        }
+        if first { try? wake.signal() }
+    }
+
+    func register(_ kicker: KVMVirtualCPUKicker) {
+        let stopped = lock.withLock {
+            kickers.append(kicker)
+            return result != nil
+        }
+        if stopped { try? kicker.kick() }
+    }
+
+    func kickAll() {
+        for kicker in lock.withLock({ kickers }) { try? kicker.kick() }
+    }
+}
+
+/// How ``IntegrationVMM/run(_:options:)`` presents the guest.
+///
+/// ```swift
+/// var options = RunOptions()
+/// options.console = .commandOutput
+/// ```
+public struct RunOptions: Sendable {
+    /// What reaches stdout.
+    public var console: ConsoleOutput.Mode = .everything
+    /// Forward stdin to the UART (raw mode on a terminal, Ctrl-A X quits).
+    public var forwardInput = true
+    /// Where the console goes.
+    public var outputDescriptor: Int32 = STDOUT_FILENO
+    /// Print boot-timer and timing lines to stderr.
+    public var reportTimes = false
+    /// When the VMM process started (for the boot timer).
+    public var processStart = ContinuousClock.now
+
+    /// Defaults: everything to stdout, stdin forwarded.
+    public init() {}
+}
+
+/// What one run produced.
+public struct RunResult: Sendable {
+    /// How it ended.
+    public var outcome: GuestOutcome
+    /// What the console saw.
+    public var console: ConsoleWatch
+}
+
+/// integration-vmm as a library: builds a KVM machine from swift-vmm packages and runs it.
+///
+/// ```swift
+/// var config = MachineConfig(kernel: "/path/vmlinux", commandLine: "console=ttyS0 reboot=t panic=-1")
+/// config.initrd = "/path/initramfs.cpio"
+/// let result = try IntegrationVMM.run(config, options: RunOptions())
+/// exit(result.outcome.exitStatus)
+/// ```
+public enum IntegrationVMM {
+    /// The vCPU kick signal (SIGRTMIN+0).
+    static let kickOffset: Int32 = 0
+
+    /// Boots `config` and returns when the guest stops.
+    public static func run(_ config: MachineConfig, options: RunOptions) throws(VMMError) -> RunResult {
+        do {
+            try config.validate()
+        } catch {
+            throw VMMError(error.description)
+        }
+        let kernelBytes = try readFile(config.kernel, what: "kernel")
+        let initrdBytes = try config.initrd.map { path throws(VMMError) in try readFile(path, what: "initrd") }
+        let plan = try BootPlan(memorySize: config.memorySize, vcpus: config.vcpus)
+
+        // Guest RAM: one anonymous mapping per layout region.
+        var regions: [MmapRegion] = []
+        for region in plan.layout.ramRegions {
+            do {
+                regions.append(
+                    try MmapRegion.anonymous(
+                        at: region.start, size: region.size, options: .init(dontDump: true, noReserve: true)))
+            } catch {
+                throw VMMError("guest memory (\(region.size >> 20) MiB at \(region.start)): \(error)")
+            }
+        }
+        let memory: GuestMemoryMap<MmapRegion>
+        do {
+            memory = try GuestMemoryMap(regions: regions)
+        } catch {
+            throw VMMError("guest memory map: \(error)")
+        }
+        let entry = try BootImage.load(
+            kernel: kernelBytes, initrd: initrdBytes, commandLine: config.commandLine, into: memory, plan: plan,
+            preferLinux64Entry: config.preferLinux64Entry)
+
+        let hypervisor: KVMHypervisor
+        let vm: KVMVirtualMachine
+        do {
+            hypervisor = try KVMHypervisor()
+            vm = try hypervisor.createVirtualMachine()
+        } catch {
+            throw VMMError("cannot create a VM: \(error)")
+        }
+        // x86 KVM wants these two pages reserved below 4 GiB before vCPUs run (VMX uses them; PVM ignores them).
+        try? vm.vm.setIdentityMapAddress(0xfffb_c000)
+        try? vm.vm.setTSSAddress(0xfffb_d000)
+        do {
+            try vm.createInterruptController()  // must precede the vCPUs; HLT then stays in the kernel
+        } catch {
+            throw VMMError("in-kernel interrupt controller: \(error)")
+        }
+        try? vm.vm.createPIT2()  // optional: Linux calibrates with kvmclock when there is no PIT
+        for (slot, region) in regions.enumerated() {
+            do {
+                try vm.mapMemory(
+                    slot: UInt32(slot), guestAddress: region.startAddress.rawValue, size: region.size,
+                    hostAddress: UInt64(UInt(bitPattern: region.hostAddress)), flags: [])
+            } catch {
+                throw VMMError("mapping guest memory: \(error)")
+            }
+        }
+
+        let control: RunControl
+        let console = ConsoleOutput(descriptor: options.outputDescriptor, mode: options.console)
+        let buses = DeviceBuses()
+        let serial: SerialPortDevice
+        do {
+            control = try RunControl()
+            let com1 = try IRQFdLine()
+            try vm.registerIRQFd(com1.event, gsi: 4)
+            serial = SerialPortDevice(line: com1, output: console)
+            try buses.pio.insert(serial, at: BusRange(base: 0x3f8, size: 8))
+            try buses.pio.insert(I8042Device { control.finish(.rebooted) }, at: BusRange(base: 0x60, size: 5))
+            try buses.pio.insert(RTCDevice(), at: BusRange(base: 0x70, size: 2))
+            try buses.pio.insert(
+                ACPISleepDevice(s5SleepType: 5) { control.finish(.poweredOff) }, at: BusRange(base: 0x3c0, size: 2))
+            let reportTimes = options.reportTimes
+            try buses.mmio.insert(
+                BootTimerDevice(start: options.processStart) { elapsed in
+                    if reportTimes { printError("integration-vmm: boot-timer: guest booted in \(elapsed)") }
+                }, at: BusRange(base: plan.bootTimerAddress, size: 0x1000))
+        } catch {
+            throw VMMError("devices: \(error)")
+        }
+        console.onLine = { _, watch in
+            // Without ACPI power-off the kernel announces the power-down (or halt) and then idles forever.
+            if watch.sawHalt || watch.sawPowerDown { control.finish(.poweredOff) }
+        }
+
+        // vCPUs: CPUID, MSRs, FPU, LINTs on every one; registers only on the boot vCPU
+        // (the others wait for INIT/SIPI in the in-kernel local APIC).
+        let supported: [CPUIDEntry]
+        do {
+            supported = try hypervisor.kvm.supportedCPUID().entries.map {
+                CPUIDEntry(
+                    function: $0.function, index: $0.index, flags: $0.flags, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx,
+                    edx: $0.edx)
+            }
+        } catch {
+            throw VMMError("KVM_GET_SUPPORTED_CPUID: \(error)")
+        }
+        var policy = CPUIDPolicy(cpuCount: config.vcpus)
+        if config.hidePVMUnsupportedFeatures && hypervisor.flavour == .pvm {
+            policy.hiddenFeatures = CPUIDFeature.unsupportedOnPVM
+            policy.adjust = { entry, _ in
+                if entry.function == 0x4000_0001 { entry.eax &= ~pvmHypercallFeatures }
+            }
+        }
+        let operations = BusOperations(buses: buses)
+        var cpus: [KVMVirtualCPU] = []
+        for index in 0..<config.vcpus {
+            do {
+                let cpu = try vm.createVirtualCPU(id: UInt32(index), operations: operations)
+                try configure(cpu, index: index, policy: policy, supported: supported)
+                if index == 0 { try setBootRegisters(cpu, entry: entry) }
+                cpus.append(cpu)
+            } catch let error as VMMError {
+                throw error
+            } catch {
+                throw VMMError("vCPU \(index): \(error)")
+            }
+        }
+
+        // Stop signals arrive on a signalfd; block them before any thread starts so all inherit the mask.
+        let stopSignals = [SIGINT, SIGTERM]
+        let signals = try stopSignalFd(stopSignals)
+        let kick: KickSignal
+        do {
+            kick = try KickSignal(offset: kickOffset)
+            try kick.installEmptyHandler()
+        } catch {
+            throw VMMError("vCPU kick signal: \(error)")
+        }
+        defer { try? SignalFd.unblock(stopSignals) }
+
+        let input = options.forwardInput ? ConsoleInput(serial: serial, control: control) : nil
+        // Raw mode for the whole run; the guard's deinit restores the terminal on every path out of run().
+        let rawMode =
+            input != nil && Terminal.isTerminal(STDIN_FILENO) ? try? Terminal.RawMode(descriptor: STDIN_FILENO) : nil
+        defer { _ = rawMode }
+
+        let finished = DispatchGroup()
+        for cpu in cpus {
+            finished.enter()
+            let thread = Thread {
+                runVCPU(cpu, control: control, console: console, kick: kick)
+                finished.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.name = "vcpu\(cpu.id)"
+            thread.start()
+        }
+
+        waitForOutcome(control: control, signals: signals, input: input)
+        control.kickAll()
+        if finished.wait(timeout: .now() + 5) == .timedOut {
+            printError("integration-vmm: warning: a vCPU thread did not stop within 5 s")
+        }
+        _ = regions  // guest memory must outlive the vCPUs
+        return RunResult(outcome: control.outcome ?? .stopped(signal: nil), console: console.state)
+    }
+
+    /// Blocks `stopSignals` in this thread (threads started later inherit the mask) and reads them from a signalfd.
+    static func stopSignalFd(_ stopSignals: [Int32]) throws(VMMError) -> SignalFd {
+        do {
+            try SignalFd.block(stopSignals)
+            return try SignalFd(signals: stopSignals, flags: [.nonBlocking])
+        } catch {
+            throw VMMError("signals: \(error)")
+        }
+    }
+
+    /// Waits for a vCPU outcome, a stop signal, or (interactive) Ctrl-A X on stdin.
+    static func waitForOutcome(control: RunControl, signals: borrowing SignalFd, input: ConsoleInput?) {
+        var fds = [
+            pollfd(fd: control.wake.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: signals.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
+        ]
+        if input != nil { fds.append(pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)) }
+        while control.outcome == nil {
+            let ready = poll(&fds, nfds_t(fds.count), -1)
+            if ready < 0 { if errno == EINTR { continue } else { break } }
+            if fds[1].revents != 0, let info = try? signals.read() {
+                control.finish(.stopped(signal: info.signal))
+            }
+            if fds.count > 2, fds[2].revents != 0 {
+                if input?.readAvailable() == false { fds.removeLast() }  // EOF: stop watching stdin
+            }
+        }
+    }
+
+    /// The vCPU loop: runs until an outcome is set or the vCPU stops by itself.
+    static func runVCPU(_ cpu: KVMVirtualCPU, control: RunControl, console: ConsoleOutput, kick: KickSignal) {
+        do {
+            control.register(try cpu.kicker(signal: kick))
+        } catch {
+            control.finish(.internalError("vCPU \(cpu.id) kicker: \(error)"))
+            return
+        }
+        while control.outcome == nil {
+            let exit: VMExit
+            do {
+                exit = try cpu.run()
+            } catch {
+                if case .system(let errno) = error.reason, errno.rawValue == EINTR { continue }
+                control.finish(.internalError("vCPU \(cpu.id): \(error)"))
+                return
+            }
+            switch exit {
+            case .ioHandled, .interrupted:
+                continue
+            case .halt:
+                continue  // only without an in-kernel irqchip; ours has one
+            case .shutdown:
+                control.finish(console.state.shutdownOutcome)
+            case .reset:
+                control.finish(.rebooted)
+            case .internalError(let reason, let code):
+                let rip = (try? cpu.standardRegisters().rip).map { String($0, radix: 16) } ?? "?"
+                control.finish(
+                    .internalError("vCPU \(cpu.id): \(reason) (data 0x\(String(code, radix: 16)), rip 0x\(rip))"))
+            case .debug(let pc):
+                control.finish(.internalError("vCPU \(cpu.id): unexpected debug exit at 0x\(String(pc, radix: 16))"))
+            case .unhandled(let reason):
+                control.finish(.internalError("vCPU \(cpu.id): unhandled exit reason \(reason)"))
+            }
+        }
+    }
+
+    /// CPUID, boot MSRs, FPU control words and the local APIC's LINT0/LINT1.
+    static func configure(
+        _ cpu: KVMVirtualCPU, index: Int, policy: CPUIDPolicy, supported: [CPUIDEntry]
+    ) throws(VMMError) {
+        let entries = policy.entries(forVCPU: index, supported: supported).map {
+            kvm_cpuid_entry2(
+                function: $0.function, index: $0.index, flags: $0.flags, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx,
+                edx: $0.edx, padding: (0, 0, 0))
+        }
+        do {
+            try cpu.vcpu.setCPUID2(CPUID(entries: entries))
+            try cpu.vcpu.setMSRs(BootMSRs.entries.map { MSREntry(index: $0.index, data: $0.value) })
+            var fpu = kvm_fpu()
+            fpu.fcw = BootFPU.controlWord
+            fpu.mxcsr = BootFPU.mxcsr
+            try cpu.vcpu.setFPU(fpu)
+            var lapic = try cpu.vcpu.lapic()
+            // SAFETY: kvm_lapic_state is a plain 1 KiB register array; the copy covers exactly its size.
+            var page = withUnsafeBytes(of: &lapic.regs) { Array($0) }
+            LocalAPIC.configureLINTs(&page)
+            // SAFETY: `page` has the same 1 KiB size as `regs`; copyMemory stays within both.
+            withUnsafeMutableBytes(of: &lapic.regs) { target in
+                page.withUnsafeBytes { target.copyMemory(from: $0) }
+            }
+            try cpu.vcpu.setLAPIC(lapic)
+        } catch {
+            throw VMMError("vCPU \(index) setup: \(error)")
+        }
+    }
+
+    /// Segment, control registers and entry registers for the chosen entry.
+    static func setBootRegisters(_ cpu: KVMVirtualCPU, entry: EntryMode) throws(VMMError) {
+        do {
+            var sregs = try cpu.specialRegisters()
+            switch entry {
+            case .pvh(let rip):
+                let gdt = BootGDT.protectedMode
+                apply(gdt, to: &sregs)
+                sregs.cr0 = LongModeRegisters.cr0ProtectionEnable | LongModeRegisters.cr0ExtensionType
+                sregs.cr3 = 0
+                sregs.cr4 = 0
+                sregs.efer = 0
+                try cpu.setSpecialRegisters(sregs)
+                let boot = BootRegisters.pvh(entry: GuestAddress(rip), startInfo: X86MemoryLayout.pvhStartInfoAddress)
+                var regs = StandardRegisters(rip: boot.rip, rsp: boot.rsp, rflags: boot.rflags)
+                regs.rbx = boot.rbx
+                try cpu.setStandardRegisters(regs)
+            case .linux64(let rip):
+                apply(BootGDT.longMode, to: &sregs)
+                let control = LongModeRegisters(cr3: X86MemoryLayout.pml4Address.rawValue)
+                sregs.cr0 = control.cr0
+                sregs.cr3 = control.cr3
+                sregs.cr4 = control.cr4
+                sregs.efer = control.efer
+                try cpu.setSpecialRegisters(sregs)
+                let boot = BootRegisters.linux64(entry: GuestAddress(rip), zeroPage: X86MemoryLayout.zeroPageAddress)
+                var regs = StandardRegisters(rip: boot.rip, rsp: boot.rsp, rflags: boot.rflags)
+                regs.rsi = boot.rsi
+                regs.rbp = boot.rbp
+                try cpu.setStandardRegisters(regs)
+            }
+        } catch {
+            throw VMMError("boot registers: \(error)")
+        }
+    }
+
+    static func apply(_ gdt: BootGDT, to sregs: inout SpecialRegisters) {
+        let code = segment(gdt.segment(1))
+        let data = segment(gdt.segment(2))
+        sregs.cs = code
+        sregs.ds = data
+        sregs.es = data
+        sregs.fs = data
+        sregs.gs = data
+        sregs.ss = data
+        sregs.gdt = DescriptorTable(base: X86MemoryLayout.gdtAddress.rawValue, limit: gdt.limit)
+        sregs.idt = DescriptorTable(base: X86MemoryLayout.idtAddress.rawValue, limit: 0)
+    }
+
+    static func segment(_ register: SegmentRegister) -> Segment {
+        var segment = Segment(
+            base: register.base, limit: register.limit, selector: register.selector, type: register.type,
+            db: register.db != 0, long: register.l != 0, granularity: register.g != 0)
+        segment.present = register.present != 0
+        segment.dpl = register.dpl
+        segment.codeOrData = register.s != 0
+        return segment
+    }
+
+    static func readFile(_ path: String, what: String) throws(VMMError) -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            throw VMMError("\(what) \(path) \(reason)")
+        }
+        return [UInt8](data)
+    }
+}
+
+/// Writes one line to stderr.
+public func printError(_ line: String) {
+    var text = line + "\n"
+    text.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+}
+
+/// Host keyboard to the UART; Ctrl-A X stops the VM, Ctrl-A Ctrl-A sends one Ctrl-A (as QEMU).
+final class ConsoleInput: @unchecked Sendable {
+    // @unchecked: used only by the thread waiting in run().
+    let serial: SerialPortDevice
+    let control: RunControl
+    private var escape = false
+
+    init(serial: SerialPortDevice, control: RunControl) {
+        self.serial = serial
+        self.control = control
+    }
+
+    /// Reads what stdin has; false at end of input.
+    func readAvailable() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        // SAFETY: read(2) stores at most buffer.count bytes into the array's own storage.
+        let count = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+        if count < 0 { return errno == EINTR || errno == EAGAIN }
+        if count == 0 { return false }
+        var forward: [UInt8] = []
+        for byte in buffer[0..<count] {
+            if escape {
+                escape = false
+                if byte == 0x78 || byte == 0x58 {  // x
+                    control.finish(.stopped(signal: nil))
+                    return true
+                }
+                forward.append(byte)
+            } else if byte == 0x01 {
+                escape = true
+            } else {
+                forward.append(byte)
+            }
+        }
+        if !forward.isEmpty { _ = serial.enqueueInput(forward) }
+        return true
+    }
+}

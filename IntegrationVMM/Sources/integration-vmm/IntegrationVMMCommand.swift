@@ -1,0 +1,117 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import ArgumentParser
+import Foundation
+import GuestAssets
+import IntegrationVMMCore
+
+/// `integration-vmm`: boots a Linux guest with the swift-vmm packages.
+@main
+struct IntegrationVMMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "integration-vmm",
+        abstract: "Boot a Linux guest on KVM with the swift-vmm packages (serial console on stdout).",
+        discussion: """
+            With no arguments it boots the default guest (vmm-tools guest, or ../shared/guest) interactively;
+            Ctrl-A X quits. Exit status: 0 power-off/reboot, 1 VMM error, 2 guest panic, \
+            3 triple fault or hypervisor error, 128+N stopped by signal N; with --command, the command's status.
+            """)
+
+    @Option(help: "Kernel: path=<vmlinux|bzImage>[,cmdline=<parameters>] (default: the project's guest kernel).")
+    var kernel: String?
+
+    @Option(help: "Initramfs (uncompressed cpio; default: the project's guest initramfs).")
+    var initrd: String?
+
+    @Option(help: "Guest RAM: size_mib=<N> (64 ... 1048576).")
+    var memory: String = "size_mib=256"
+
+    @Option(help: "Number of vCPUs.")
+    var vcpus: Int = 1
+
+    @Option(help: "Boot the default guest, run CMD in it, print its output and exit with its status.")
+    var command: String?
+
+    @Flag(help: "Do not hide the CPU features a PVM host cannot emulate from the guest's CPUID.")
+    var keepCpuid = false
+
+    @Flag(help: "Enter an ELF kernel through its 64-bit entry even when it has a PVH note.")
+    var linux64Entry = false
+
+    @Flag(help: "Print the time to the userspace marker and the boot timer on stderr.")
+    var times = false
+
+    mutating func run() throws {
+        let start = ContinuousClock.now
+        let status = boot(start: start)
+        Foundation.exit(status)
+    }
+
+    func boot(start: ContinuousClock.Instant) -> Int32 {
+        let config: MachineConfig
+        do {
+            config = try makeConfig()
+        } catch {
+            printError("integration-vmm: \(error)")
+            return GuestOutcome.vmmErrorStatus
+        }
+        var options = RunOptions()
+        options.processStart = start
+        options.reportTimes = times
+        options.console = command == nil ? .everything : .commandOutput
+        options.forwardInput = command == nil
+        do {
+            let result = try IntegrationVMM.run(config, options: options)
+            if times, result.console.sawReady {
+                printError("integration-vmm: run ended after \(ContinuousClock.now - start)")
+            }
+            if command != nil, let status = result.console.commandStatus,
+                result.outcome == .rebooted || result.outcome == .poweredOff
+            {
+                return Int32(truncatingIfNeeded: status)
+            }
+            if let message = result.outcome.message { printError(message) }
+            return result.outcome.exitStatus
+        } catch {
+            printError("integration-vmm: \(error)")
+            return GuestOutcome.vmmErrorStatus
+        }
+    }
+
+    /// The repository root, for the `../shared/guest` fallback: from the working directory
+    /// when it is the repository, else from this source file's location.
+    static var repositoryRoot: URL {
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        if FileManager.default.fileExists(atPath: cwd.appendingPathComponent("IntegrationVMM").path) { return cwd }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    func makeConfig() throws -> MachineConfig {
+        let kernelOption = try kernel.map { text throws(ConfigError) in try KernelOption.parse(text) }
+        let assets: GuestAssets?
+        if kernelOption == nil || initrd == nil {
+            assets = try GuestAssets.locate(
+                kernelPath: kernelOption?.path, initramfsPath: initrd, repositoryRoot: Self.repositoryRoot)
+        } else {
+            assets = nil
+        }
+        let kernelPath = kernelOption?.path ?? assets!.kernel.path
+        var commandLine =
+            kernelOption?.commandLine
+            ?? DefaultGuestParameters.complete(assets?.commandLine ?? GuestFlavor.forHost().requiredCommandLine)
+        if let command { commandLine = try GuestCommandLine.running(command, after: commandLine) }
+        var config = MachineConfig(
+            kernel: kernelPath, commandLine: commandLine, initrd: initrd ?? assets?.initramfs?.path)
+        guard config.initrd != nil || kernelOption != nil else {
+            throw ConfigError("no guest initramfs found; run `swift run vmm-tools guest initramfs` or pass --initrd")
+        }
+        config.memorySize = try MemoryOption.parse(memory)
+        config.vcpus = vcpus
+        config.hidePVMUnsupportedFeatures = !keepCpuid
+        config.preferLinux64Entry = linux64Entry
+        try config.validate()
+        return config
+    }
+}

@@ -1,0 +1,260 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import Foundation
+import GuestAssets
+import IntegrationVMMCore
+import Testing
+
+/// What a test needs from the machine: KVM and the guest kernel/initramfs.
+/// Missing: skip loudly, or fail under `CI=true`.
+enum GuestRequirement {
+    struct Missing: Error, CustomStringConvertible { var description: String }
+
+    static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
+    /// Records the gap: an issue under CI, a loud line otherwise.
+    static func missing(_ what: String) throws {
+        if isCI { throw Missing(description: "CI=true and \(what) is missing") }
+        print("SKIPPED (loudly): \(what) is missing; this test did not run")
+    }
+
+    /// The guest assets and the integration-vmm binary, or nil after reporting what is missing.
+    static func guest() throws -> (assets: GuestAssets, binary: URL)? {
+        guard access("/dev/kvm", R_OK | W_OK) == 0 else {
+            try missing("/dev/kvm")
+            return nil
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        guard let assets = try? GuestAssets.locate(repositoryRoot: root), assets.initramfs != nil else {
+            try missing("the guest kernel or initramfs (swift run vmm-tools guest)")
+            return nil
+        }
+        guard let binary = integrationVMMBinary() else {
+            try missing("the integration-vmm binary next to the test bundle")
+            return nil
+        }
+        return (assets, binary)
+    }
+
+    static func integrationVMMBinary() -> URL? {
+        var folders = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+        folders.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        folders.append(Bundle.main.bundleURL)
+        for folder in folders {
+            let candidate = folder.appendingPathComponent("integration-vmm")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return nil
+    }
+}
+
+/// One finished integration-vmm process.
+struct VMMRun {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var seconds: Double
+    /// Each stdout line with the host time (seconds since 1970) it arrived.
+    var arrivals: [(line: String, time: Double)] = []
+
+    static func run(_ binary: URL, _ arguments: [String], timeout: Double = 300) throws -> VMMRun {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let start = Date()
+        try process.run()
+        let timer = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
+        // Stream stdout to timestamp each line's arrival (the guest clock check needs the host
+        // time when the guest printed, not when the VMM exited after a slow reboot).
+        var outData = Data()
+        var arrivals: [(line: String, time: Double)] = []
+        var pending = Data()
+        while true {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            outData.append(chunk)
+            pending.append(chunk)
+            while let newline = pending.firstIndex(of: 0x0a) {
+                let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                arrivals.append((line, Date().timeIntervalSince1970))
+                pending.removeSubrange(pending.startIndex...newline)
+            }
+        }
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        timer.cancel()
+        return VMMRun(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self), seconds: Date().timeIntervalSince(start),
+            arrivals: arrivals)
+    }
+
+    /// Lines of stdout starting with `prefix`, with the prefix removed.
+    func values(_ prefix: String) -> [String] {
+        stdout.split(whereSeparator: \.isNewline).filter { $0.hasPrefix(prefix) }.map {
+            String($0.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+        }
+    }
+}
+
+/// Sums the "System RAM" ranges of /proc/iomem (printed by the guest command below), in bytes.
+func systemRAM(_ lines: [String]) -> UInt64 {
+    var total: UInt64 = 0
+    for line in lines {
+        let parts = line.split(separator: " ").first?.split(separator: "-") ?? []
+        guard parts.count == 2, let start = UInt64(parts[0], radix: 16), let end = UInt64(parts[1], radix: 16) else {
+            continue
+        }
+        total += end - start + 1
+    }
+    return total
+}
+
+/// The guest command for the multi-fact boots: one prefixed line per fact.
+let factsCommand =
+    "echo CPUS=$(grep -c ^processor /proc/cpuinfo); grep 'System RAM' /proc/iomem | sed 's/^ */RAM=/'; "
+    + "echo CMDLINE=$(cat /proc/cmdline); echo TIME=$(date +%s); echo MEMTOTAL=$(grep MemTotal /proc/meminfo)"
+
+/// Four pipelines at once on every vCPU: string-heavy work whose results must agree. On this
+/// PVM host guest processes still crash now and then under load (ci/guest/README.md, "User
+/// mode and extended CPU state"); this command shows it. Part of the soak set.
+let concurrentPipelinesCommand =
+    "for i in 1 2 3 4; do (seq 1 3000 | sed s/1/x/g | sort | md5sum | sed 's/^/SUM=/') & done; wait"
+
+@Suite("integration-vmm boots the real guest", .serialized)
+struct GuestBootTests {
+    /// Boots once with `vcpus` and `memoryMiB` and checks, from that one boot: the vCPU count in
+    /// /proc/cpuinfo, RAM from /proc/iomem within 1%, /proc/cmdline, the guest clock within 2 s
+    /// of the host's, the command's output (no kernel lines) and its status as the exit status
+    /// (the initramfs reboots afterwards: the reboot path exits with the command's status).
+    func checkFacts(vcpus: Int, memoryMiB: UInt64, timeout: Double = 900) throws {
+        guard let (_, binary) = try GuestRequirement.guest() else { return }
+        let arguments = [
+            "--vcpus", "\(vcpus)", "--memory", "size_mib=\(memoryMiB)", "--command", factsCommand + "; exit 7",
+        ]
+        var run = try VMMRun.run(binary, arguments, timeout: timeout)
+        print("boot \(vcpus) vCPU / \(memoryMiB) MiB: \(run.seconds) s, status \(run.status)")
+        // A guest process that crashes is the PVM guest defect documented in ci/guest/README.md,
+        // not the VMM's; boot once more, loudly. A second crash fails the test below.
+        if run.stdout.contains("Segmentation fault") {
+            print(
+                "GUEST PROCESS CRASHED (known PVM guest defect, ci/guest/README.md); booting once more:\n\(run.stdout)")
+            run = try VMMRun.run(binary, arguments, timeout: timeout)
+            print("second boot: \(run.seconds) s, status \(run.status)")
+        }
+        #expect(run.status == 7, "stderr: \(run.stderr)\nstdout: \(run.stdout)")
+        #expect(run.values("CPUS=") == ["\(vcpus)"])
+        let ram = Double(systemRAM(run.values("RAM=")))
+        let expected = Double(memoryMiB << 20)
+        #expect(abs(ram - expected) / expected < 0.01, "System RAM \(ram) vs \(expected)")
+        #expect(run.values("CMDLINE=").first?.contains("vmm.cmd=") == true)
+        #expect(run.values("CMDLINE=").first?.contains("console=ttyS0") == true)
+        #expect(!run.stdout.contains("VMM-GUEST"), "markers leak into --command output")
+        #expect(!run.stdout.contains("] reboot:"), "kernel lines leak into --command output")
+        #expect(!run.stdout.contains("Segmentation fault"), "\(run.stdout)")
+        if let arrival = run.arrivals.first(where: { $0.line.hasPrefix("TIME=") }),
+            let guestTime = Double(arrival.line.dropFirst(5))
+        {
+            print("guest clock - host clock: \(guestTime - arrival.time) s")
+            // The guest's wall clock is kvmclock's, read again once a clocksource keeps time
+            // (the kvmclock.c part of ci/guest/kvmpvm-compat.patch). `date +%s` truncates to
+            // whole seconds and the line crosses the emulated UART: allow 2 s plus that second.
+            #expect(abs(guestTime - arrival.time) < 3, "guest \(guestTime) host \(arrival.time)")
+        } else {
+            Issue.record("no TIME= line: \(run.stdout)")
+        }
+    }
+
+    @Test func twoVCPUsCommandClockAndReboot() throws {
+        try checkFacts(vcpus: 2, memoryMiB: 256)
+    }
+
+    /// 4 vCPUs on this 2-core PVM host run the guest kernel in four emulated CPUs: 2.5 min
+    /// when the host is quiet, over 7 min under load. Part of the opt-in soak set.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VMM_SOAK"] == "1"))
+    func fourVCPUs() throws {
+        try checkFacts(vcpus: 4, memoryMiB: 256, timeout: 900)
+    }
+
+    /// Beyond 4 GiB across the MMIO gap. The guest kernel initializes every struct page in
+    /// PVM's instruction emulator (~3.5 min for 5000 MiB), so this runs with the soak set.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VMM_SOAK"] == "1"))
+    func fiveThousandMiBAcrossTheMMIOGap() throws {
+        try checkFacts(vcpus: 1, memoryMiB: 5000, timeout: 900)
+    }
+
+    @Test func guestPanicExitsNonZeroWithThePanicLine() throws {
+        guard let (assets, binary) = try GuestRequirement.guest() else { return }
+        let line = DefaultGuestParameters.complete(assets.commandLine) + " rdinit=/bin/false"
+        let run = try VMMRun.run(
+            binary, ["--kernel", "path=\(assets.kernel.path),cmdline=\(line)", "--initrd", assets.initramfs!.path])
+        #expect(run.status == GuestOutcome.panicStatus, "stderr: \(run.stderr)")
+        let stderrLines = run.stderr.split(whereSeparator: \.isNewline)
+        #expect(stderrLines.count == 1)
+        #expect(run.stderr.contains("guest panic: Kernel panic - not syncing"))
+    }
+
+    @Test func poweroffExitsZeroWithOneVCPU() throws {
+        guard let (_, binary) = try GuestRequirement.guest() else { return }
+        let run = try VMMRun.run(binary, ["--vcpus", "1", "--command", "echo CPUS=$(nproc); poweroff -f"])
+        print("boot 1 vCPU poweroff: \(run.seconds) s, status \(run.status)")
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.stdout == "CPUS=1\n")
+        #expect(run.stderr.isEmpty)
+    }
+
+    /// Concurrent processes on 2 vCPUs must all finish with the same result.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VMM_SOAK"] == "1"))
+    func concurrentPipelinesAgree() throws {
+        guard let (_, binary) = try GuestRequirement.guest() else { return }
+        let run = try VMMRun.run(binary, ["--vcpus", "2", "--command", concurrentPipelinesCommand], timeout: 900)
+        let sums = run.values("SUM=")
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(sums.count == 4 && Set(sums).count == 1, "concurrent pipelines disagree: \(run.stdout)")
+    }
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VMM_SOAK"] == "1"))
+    func twentyBootsInARow() throws {
+        guard let (_, binary) = try GuestRequirement.guest() else { return }
+        for index in 0..<20 {
+            let run = try VMMRun.run(binary, ["--command", "true"], timeout: 240)
+            #expect(run.status == 0, "boot \(index): \(run.stderr)")
+        }
+    }
+}
+
+@Suite("integration-vmm refuses bad input with one line")
+struct ErrorTests {
+    @Test func missingFilesAndBadSizes() throws {
+        guard let binary = GuestRequirement.integrationVMMBinary() else {
+            try GuestRequirement.missing("the integration-vmm binary")
+            return
+        }
+        let truncated = FileManager.default.temporaryDirectory.appendingPathComponent("ivmm-truncated-\(getpid())")
+        try Data([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]).write(to: truncated)
+        defer { try? FileManager.default.removeItem(at: truncated) }
+        let cases: [([String], String)] = [
+            (
+                ["--kernel", truncated.path, "--initrd", "/nonexistent/initrd"],
+                "initrd /nonexistent/initrd does not exist"
+            ),
+            (["--kernel", truncated.path, "--initrd", truncated.path], "kernel (ELF)"),
+            (["--kernel", truncated.path, "--initrd", truncated.path, "--memory", "size_mib=3"], "--memory"),
+            (["--kernel", truncated.path, "--initrd", truncated.path, "--vcpus", "0"], "--vcpus"),
+        ]
+        for (arguments, expected) in cases {
+            let run = try VMMRun.run(binary, arguments, timeout: 60)
+            #expect(run.status == GuestOutcome.vmmErrorStatus, "\(arguments): \(run.stderr)")
+            #expect(run.stderr.split(whereSeparator: \.isNewline).count == 1, "\(arguments): \(run.stderr)")
+            #expect(run.stderr.contains(expected), "\(arguments): \(run.stderr)")
+        }
+    }
+}

@@ -1,0 +1,29 @@
+// swift-tools-version: 6.1
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import PackageDescription
+
+let package = Package(
+    name: "Seccompiler",
+    products: [
+        .library(name: "Seccompiler", targets: ["Seccompiler"])
+    ],
+    dependencies: [
+        .package(path: "../VMMSysUtil"),
+        .package(path: "../PortableTesting"),
+    ],
+    targets: [
+        .target(name: "CSeccomp", linkerSettings: [.linkedLibrary("seccomp")]),
+        .target(
+            name: "Seccompiler",
+            dependencies: ["CSeccomp", .product(name: "VMMSysUtil", package: "VMMSysUtil")]),
+        .testTarget(
+            name: "SeccompilerTests",
+            dependencies: [
+                "Seccompiler",
+                .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+                .product(name: "PortableTesting", package: "PortableTesting"),
+            ]),
+    ]
+)
