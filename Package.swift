@@ -63,8 +63,9 @@ let packageTargets: [Target] = [
     mirror("KVMBindings", "KVMBindingsTests", .test, dependencies: ["KVMBindings"]),
     mirror("KVMIoctls", "KVMIoctls", dependencies: ["KVMBindings", "VMMSysUtil"]),
     mirror("KVMIoctls", "KVMIoctlsTests", .test, dependencies: ["KVMIoctls", "VMMSysUtil"]),
-    mirror("Hypervisor", "Hypervisor", dependencies: ["KVMIoctls", "VMMSysUtil"]),
-    mirror("Hypervisor", "HypervisorTests", .test, dependencies: ["Hypervisor", "VMMSysUtil"]),
+    mirror("Hypervisor", "Hypervisor", dependencies: ["KVMIoctls", "VMDevice", "VMMSysUtil"]),
+    mirror(
+        "Hypervisor", "HypervisorTests", .test, dependencies: ["Hypervisor", "KVMIoctls", "VMDevice", "VMMSysUtil"]),
     // @section memory (VMMemory)
     mirror("VMMemory", "VMMemory"),
     mirror("VMMemory", "VMMemoryLinux", dependencies: ["VMMemory", "VMMSysUtil"]),
@@ -153,19 +154,22 @@ let workspaceTargets: [Target] = [
         name: "IntegrationVMMCore",
         dependencies: [
             "ACPITables", "Hypervisor", "KVMBindings", "KVMIoctls", "LinuxLoader", "VMDevice",
-            "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VMSuperIO", "X86Machine",
+            "Seccompiler", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VMSuperIO", "X86Machine",
         ],
-        path: "IntegrationVMM/Sources/IntegrationVMMCore"),
+        path: "IntegrationVMM/Sources/IntegrationVMMCore",
+        resources: [.embedInCode("Seccomp/x86_64.json")]),
     .executableTarget(
         name: "integration-vmm",
         dependencies: [
-            "IntegrationVMMCore", "GuestAssets",
+            "IntegrationVMMCore", "GuestAssets", "Seccompiler",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "IntegrationVMM/Sources/integration-vmm"),
     .testTarget(
         name: "IntegrationVMMTests",
-        dependencies: ["IntegrationVMMCore", "GuestAssets", "integration-vmm"],
+        dependencies: [
+            "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "integration-vmm",
+        ],
         path: "IntegrationVMM/Tests/IntegrationVMMTests"),
 ]
 

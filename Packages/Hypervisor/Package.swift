@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(path: "../KVMIoctls"),
+        .package(path: "../VMDevice"),
         .package(path: "../VMMSysUtil"),
     ],
     targets: [
@@ -18,12 +19,15 @@ let package = Package(
             name: "Hypervisor",
             dependencies: [
                 .product(name: "KVMIoctls", package: "KVMIoctls"),
+                .product(name: "VMDevice", package: "VMDevice"),
                 .product(name: "VMMSysUtil", package: "VMMSysUtil"),
             ]),
         .testTarget(
             name: "HypervisorTests",
             dependencies: [
                 "Hypervisor",
+                .product(name: "KVMIoctls", package: "KVMIoctls"),
+                .product(name: "VMDevice", package: "VMDevice"),
                 .product(name: "VMMSysUtil", package: "VMMSysUtil"),
             ]),
     ]

@@ -3,33 +3,40 @@
 
 import Foundation
 import Glibc
+import Synchronization
 import VMDevice
 import VMMSysUtil
 import VMSuperIO
 
-/// An interrupt line wired to the in-kernel interrupt controller through an irqfd:
-/// each ``raise()`` injects one edge on the GSI the eventfd was registered for.
+/// A VMSuperIO device's interrupt output wired to one interrupt of a VMDevice
+/// `InterruptSourceGroup` (for COM1: Hypervisor's `KVMLegacyInterruptGroup`, an irqfd on GSI 4).
 ///
 /// ```swift
-/// let line = try IRQFdLine()
-/// try vm.registerIRQFd(line.event, gsi: 4)
+/// let group = try KVMLegacyInterruptGroup(vm: vm, lines: [LegacyInterruptLine(pin: 4)])
+/// try group.enable()
+/// let line = GroupInterruptLine(group: group, index: 0)
 /// line.raise()
 /// ```
-public final class IRQFdLine: InterruptTrigger, @unchecked Sendable {
-    // @unchecked: the eventfd is written from any thread; write(2) on it is atomic.
-    /// The eventfd registered as an irqfd.
-    public let event: EventFd
-    /// Raises that failed (the counter was full); the guest cannot block a device through them.
-    public private(set) var failedRaises = 0
+public final class GroupInterruptLine: InterruptTrigger, Sendable {
+    /// The group the interrupt belongs to.
+    public let group: any InterruptSourceGroup
+    /// Which interrupt of the group.
+    public let index: Int
+    private let failures = Atomic<Int>(0)
 
-    /// Creates a non-blocking eventfd.
-    public init() throws(SystemError) { event = try EventFd(flags: [.nonBlocking]) }
+    /// Wires to interrupt `index` of `group`.
+    public init(group: any InterruptSourceGroup, index: Int) {
+        self.group = group
+        self.index = index
+    }
 
+    /// Raises the group refused (disabled, or its backend failed); the guest cannot block a device through them.
+    public var failedRaises: Int { failures.load(ordering: .relaxed) }
     /// Edge: the IOAPIC pins of ISA devices are edge-triggered.
     public var mode: TriggerMode { .edge }
     /// Injects one interrupt.
     public func raise() {
-        do { try event.signal() } catch { failedRaises += 1 }
+        do { try group.trigger(index: index) } catch { failures.add(1, ordering: .relaxed) }
     }
     /// Nothing to do for an edge line.
     public func lower() {}
@@ -156,10 +163,10 @@ public struct ConsoleSink: SerialSink {
 public final class SerialPortDevice: BusDevice, @unchecked Sendable {
     // @unchecked: all state is behind `lock`.
     private let lock = NSLock()
-    private var uart: Serial<IRQFdLine, ConsoleSink>
+    private var uart: Serial<GroupInterruptLine, ConsoleSink>
 
     /// A UART raising `line` and printing to `output`.
-    public init(line: IRQFdLine, output: ConsoleOutput) {
+    public init(line: GroupInterruptLine, output: ConsoleOutput) {
         uart = Serial(
             interrupt: line, sink: ConsoleSink(output: output), configuration: SerialConfiguration(fifoCapacity: 64))
     }

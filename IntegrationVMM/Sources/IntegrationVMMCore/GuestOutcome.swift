@@ -20,6 +20,8 @@ public enum GuestOutcome: Equatable, Sendable {
     case internalError(String)
     /// The VMM stopped the guest on request: Ctrl-A X (`signal` nil) or SIGINT/SIGTERM.
     case stopped(signal: Int32?)
+    /// The VMM itself failed while the guest ran (a vCPU thread could not install its filter).
+    case vmmError(String)
 
     /// Exit status for a VMM error (bad arguments, missing files, a failed setup step).
     public static let vmmErrorStatus: Int32 = 1
@@ -35,6 +37,7 @@ public enum GuestOutcome: Equatable, Sendable {
         case .panicked: Self.panicStatus
         case .tripleFault, .internalError: Self.guestCrashStatus
         case .stopped(let signal): signal.map { 128 + $0 } ?? 0
+        case .vmmError: Self.vmmErrorStatus
         }
     }
 
@@ -45,6 +48,7 @@ public enum GuestOutcome: Equatable, Sendable {
         case .panicked(let line): "integration-vmm: guest panic: \(line)"
         case .tripleFault: "integration-vmm: guest triple fault (vCPU shutdown without reboot or panic)"
         case .internalError(let what): "integration-vmm: hypervisor error: \(what)"
+        case .vmmError(let what): "integration-vmm: \(what)"
         case .stopped(let signal?): "integration-vmm: stopped by signal \(signal)"
         }
     }

@@ -6,6 +6,7 @@ import Glibc
 import Hypervisor
 import KVMBindings
 import KVMIoctls
+import Seccompiler
 import VMDevice
 import VMMSysUtil
 import VMMemory
@@ -92,6 +93,8 @@ public struct RunOptions: Sendable {
     public var reportTimes = false
     /// When the VMM process started (for the boot timer).
     public var processStart = ContinuousClock.now
+    /// Seccomp filters for the VMM and vCPU threads, installed once setup is done; nil runs unfiltered.
+    public var sandbox: Sandbox?
 
     /// Defaults: everything to stdout, stdin forwarded.
     public init() {}
@@ -124,8 +127,6 @@ public enum IntegrationVMM {
         } catch {
             throw VMMError(error.description)
         }
-        let kernelBytes = try readFile(config.kernel, what: "kernel")
-        let initrdBytes = try config.initrd.map { path throws(VMMError) in try readFile(path, what: "initrd") }
         let plan = try BootPlan(memorySize: config.memorySize, vcpus: config.vcpus)
 
         // Guest RAM: one anonymous mapping per layout region.
@@ -145,9 +146,7 @@ public enum IntegrationVMM {
         } catch {
             throw VMMError("guest memory map: \(error)")
         }
-        let entry = try BootImage.load(
-            kernel: kernelBytes, initrd: initrdBytes, commandLine: config.commandLine, into: memory, plan: plan,
-            preferLinux64Entry: config.preferLinux64Entry)
+        let entry = try loadImages(config, into: memory, plan: plan)
 
         let hypervisor: KVMHypervisor
         let vm: KVMVirtualMachine
@@ -180,11 +179,12 @@ public enum IntegrationVMM {
         let console = ConsoleOutput(descriptor: options.outputDescriptor, mode: options.console)
         let buses = DeviceBuses()
         let serial: SerialPortDevice
+        let com1: KVMLegacyInterruptGroup
         do {
             control = try RunControl()
-            let com1 = try IRQFdLine()
-            try vm.registerIRQFd(com1.event, gsi: 4)
-            serial = SerialPortDevice(line: com1, output: console)
+            com1 = try KVMLegacyInterruptGroup(vm: vm, lines: [LegacyInterruptLine(pin: 4)])
+            try com1.enable()
+            serial = SerialPortDevice(line: GroupInterruptLine(group: com1, index: 0), output: console)
             try buses.pio.insert(serial, at: BusRange(base: 0x3f8, size: 8))
             try buses.pio.insert(I8042Device { control.finish(.rebooted) }, at: BusRange(base: 0x60, size: 5))
             try buses.pio.insert(RTCDevice(), at: BusRange(base: 0x70, size: 2))
@@ -255,16 +255,28 @@ public enum IntegrationVMM {
             input != nil && Terminal.isTerminal(STDIN_FILENO) ? try? Terminal.RawMode(descriptor: STDIN_FILENO) : nil
         defer { _ = rawMode }
 
+        let sandbox = options.sandbox
+        if sandbox != nil { try Sandbox.installTrapReporter() }
         let finished = DispatchGroup()
         for cpu in cpus {
             finished.enter()
             let thread = Thread {
-                runVCPU(cpu, control: control, console: console, kick: kick)
+                // The kernel's name for the thread (comm): what `ps -L`, audit records and the trap reporter show.
+                try? ThreadName.set("vcpu\(cpu.id)")
+                runVCPU(cpu, control: control, console: console, kick: kick, filter: sandbox?.vcpu)
                 finished.leave()
             }
             thread.stackSize = 1 << 20
             thread.name = "vcpu\(cpu.id)"
             thread.start()
+        }
+        // Threads created from here on inherit this thread's filter; the vCPU threads above have their own.
+        if let sandbox {
+            do {
+                try Sandbox.install(sandbox.vmm, category: "vmm")
+            } catch {
+                control.finish(.vmmError(error.description))
+            }
         }
 
         waitForOutcome(control: control, signals: signals, input: input)
@@ -272,6 +284,9 @@ public enum IntegrationVMM {
         if finished.wait(timeout: .now() + 5) == .timedOut {
             printError("integration-vmm: warning: a vCPU thread did not stop within 5 s")
         }
+        // Detach the irqfds here, on this thread, whose filter allows it: otherwise the last
+        // thread to drop the device (maybe a vCPU thread) would do it from the group's deinit.
+        try? com1.disable()
         _ = regions  // guest memory must outlive the vCPUs
         return RunResult(outcome: control.outcome ?? .stopped(signal: nil), console: console.state)
     }
@@ -306,12 +321,22 @@ public enum IntegrationVMM {
     }
 
     /// The vCPU loop: runs until an outcome is set or the vCPU stops by itself.
-    static func runVCPU(_ cpu: KVMVirtualCPU, control: RunControl, console: ConsoleOutput, kick: KickSignal) {
+    static func runVCPU(
+        _ cpu: KVMVirtualCPU, control: RunControl, console: ConsoleOutput, kick: KickSignal, filter: BPFProgram?
+    ) {
         do {
             control.register(try cpu.kicker(signal: kick))
         } catch {
             control.finish(.internalError("vCPU \(cpu.id) kicker: \(error)"))
             return
+        }
+        if let filter {
+            do {
+                try Sandbox.install(filter, category: "vcpu")
+            } catch {
+                control.finish(.vmmError("vCPU \(cpu.id): \(error.description)"))
+                return
+            }
         }
         while control.outcome == nil {
             let exit: VMExit
@@ -430,6 +455,18 @@ public enum IntegrationVMM {
         segment.dpl = register.dpl
         segment.codeOrData = register.s != 0
         return segment
+    }
+
+    /// Reads the kernel and initrd and loads them into guest memory. The file bytes (megabytes)
+    /// live only inside this call, so they are not part of the VMM's footprint while the guest runs.
+    static func loadImages(
+        _ config: MachineConfig, into memory: GuestMemoryMap<MmapRegion>, plan: BootPlan
+    ) throws(VMMError) -> EntryMode {
+        let kernelBytes = try readFile(config.kernel, what: "kernel")
+        let initrdBytes = try config.initrd.map { path throws(VMMError) in try readFile(path, what: "initrd") }
+        return try BootImage.load(
+            kernel: kernelBytes, initrd: initrdBytes, commandLine: config.commandLine, into: memory, plan: plan,
+            preferLinux64Entry: config.preferLinux64Entry)
     }
 
     static func readFile(_ path: String, what: String) throws(VMMError) -> [UInt8] {

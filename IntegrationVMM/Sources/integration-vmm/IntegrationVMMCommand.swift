@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import GuestAssets
 import IntegrationVMMCore
+import Seccompiler
 
 /// `integration-vmm`: boots a Linux guest with the swift-vmm packages.
 @main
@@ -42,6 +43,23 @@ struct IntegrationVMMCommand: ParsableCommand {
     @Flag(help: "Print the time to the userspace marker and the boot timer on stderr.")
     var times = false
 
+    @Flag(help: "Run without the seccomp filters that are otherwise installed on the VMM and vCPU threads.")
+    var noSeccomp = false
+
+    @Option(
+        help: """
+            Seccomp policy in Firecracker's JSON format, with a "vmm" and a "vcpu" filter, instead of the \
+            built-in one (IntegrationVMM/Sources/IntegrationVMMCore/Seccomp/x86_64.json).
+            """)
+    var seccompFilter: String?
+
+    @Flag(
+        help: """
+            Learn a policy: the filters allow everything and the kernel audits (dmesg, type=1326) each call \
+            they do not list.
+            """)
+    var seccompLearn = false
+
     mutating func run() throws {
         let start = ContinuousClock.now
         let status = boot(start: start)
@@ -50,8 +68,10 @@ struct IntegrationVMMCommand: ParsableCommand {
 
     func boot(start: ContinuousClock.Instant) -> Int32 {
         let config: MachineConfig
+        let sandbox: Sandbox?
         do {
             config = try makeConfig()
+            sandbox = try makeSandbox()
         } catch {
             printError("integration-vmm: \(error)")
             return GuestOutcome.vmmErrorStatus
@@ -61,6 +81,7 @@ struct IntegrationVMMCommand: ParsableCommand {
         options.reportTimes = times
         options.console = command == nil ? .everything : .commandOutput
         options.forwardInput = command == nil
+        options.sandbox = sandbox
         do {
             let result = try IntegrationVMM.run(config, options: options)
             if times, result.console.sawReady {
@@ -86,6 +107,27 @@ struct IntegrationVMMCommand: ParsableCommand {
         if FileManager.default.fileExists(atPath: cwd.appendingPathComponent("IntegrationVMM").path) { return cwd }
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The filters to install: none with --no-seccomp, else --seccomp-filter's or the built-in policy.
+    func makeSandbox() throws(VMMError) -> Sandbox? {
+        if noSeccomp {
+            guard seccompFilter == nil, !seccompLearn else {
+                throw VMMError("--no-seccomp excludes --seccomp-filter and --seccomp-learn")
+            }
+            return nil
+        }
+        let policy: SeccompPolicy
+        if let path = seccompFilter {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+                throw VMMError("seccomp filter \(path) \(reason)")
+            }
+            policy = try Sandbox.policy(jsonBytes: [UInt8](data), origin: path)
+        } else {
+            policy = try Sandbox.defaultPolicy()
+        }
+        return try Sandbox(policy: policy, learning: seccompLearn)
     }
 
     func makeConfig() throws -> MachineConfig {

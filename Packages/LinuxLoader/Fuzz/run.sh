@@ -4,6 +4,7 @@
 #
 # Builds and runs one LinuxLoader libFuzzer target:
 #   Packages/LinuxLoader/Fuzz/run.sh <bzimage|elf|image|cmdline> [runs] [extra libFuzzer flags...]
+#   Packages/LinuxLoader/Fuzz/run.sh --list      (the targets, one per line; `vmm-tools fuzz` uses it)
 # VMMemory and LinuxLoader are compiled as modules with -sanitize=fuzzer,address
 # (coverage + AddressSanitizer), then linked with the target into
 # Packages/LinuxLoader/.build/fuzz/<target>/fuzz. Crash inputs land in that folder.
@@ -11,6 +12,10 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 package=$(dirname "$here")
 target=${1:?usage: run.sh <bzimage|elf|image|cmdline> [runs]}
+if [ "$target" = --list ]; then
+    printf '%s\n' bzimage elf image cmdline
+    exit 0
+fi
 runs=${2:-1000000}
 [ $# -ge 2 ] && shift 2 || shift $#
 case $target in

@@ -3,15 +3,22 @@
 # SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 #
 # Builds and runs the VirtioQueue libFuzzer target:
-#   Packages/VirtioQueue/Fuzz/run.sh [runs] [extra libFuzzer flags...]
+#   Packages/VirtioQueue/Fuzz/run.sh virtqueue [runs] [extra libFuzzer flags...]
+#   Packages/VirtioQueue/Fuzz/run.sh --list      (the targets, one per line; `vmm-tools fuzz` uses it)
 # VMMemory and VirtioQueue are compiled as modules with -sanitize=fuzzer,address
 # (coverage + AddressSanitizer), then linked with the target into
 # Packages/VirtioQueue/.build/fuzz/virtqueue/fuzz. Crash inputs land in that folder.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 package=$(dirname "$here")
-runs=${1:-1000000}
-[ $# -ge 1 ] && shift
+target=${1:?usage: run.sh virtqueue [runs]}
+case $target in
+--list) echo virtqueue; exit 0 ;;
+virtqueue) ;;
+*) echo "unknown target $target (virtqueue)" >&2; exit 2 ;;
+esac
+runs=${2:-1000000}
+[ $# -ge 2 ] && shift 2 || shift $#
 out=$package/.build/fuzz
 work=$out/virtqueue
 mkdir -p "$work/corpus"

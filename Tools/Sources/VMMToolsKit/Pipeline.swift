@@ -47,6 +47,19 @@ public enum Pipeline {
                     detail: "\(report.passed) passed, \(report.failed) failed on riscv64",
                     tests: TestSummary(passed: report.passed, failed: report.failed))
             },
+            CIStep(name: "fuzz", summary: "every libFuzzer target builds and survives a short run") {
+                let outcomes = try FuzzRun(workspace: workspace, runs: ciFuzzRuns).execute()
+                for outcome in outcomes {
+                    emit(outcome.line)
+                    for line in outcome.problem where !outcome.passed { emit("  \(line)") }
+                }
+                let failed = outcomes.filter { !$0.passed }.map(\.target.description)
+                return StepOutcome(
+                    name: "fuzz", passed: !outcomes.isEmpty && failed.isEmpty, seconds: 0,
+                    detail: failed.isEmpty
+                        ? "\(outcomes.count) targets, \(ciFuzzRuns) executions each"
+                        : "failed: \(failed.joined(separator: ", "))")
+            },
             CIStep(name: "standalone", summary: "each package builds and tests on its own (the released unit)") {
                 let order = try DependencyGraph.load(workspace).topologicalOrder()
                 var failures: [String] = []
@@ -68,6 +81,10 @@ public enum Pipeline {
             },
         ]
     }
+
+    /// Executions per fuzz target in CI: enough to exercise every parser path the seeds
+    /// reach, short enough for seconds per target (long runs: `vmm-tools fuzz`).
+    public static let ciFuzzRuns = 20_000
 
     /// Prepares the guest kernel for the host's flavor and the initramfs built from this
     /// workspace's `ci/guest/init.sh` (instant when cached), then points the later steps at

@@ -17,6 +17,7 @@ struct VMMTools: ParsableCommand {
             CI.self,
             Coverage.self,
             RiscV64.self,
+            Fuzz.self,
             Bench.self,
             Guest.self,
             Release.self,

@@ -7,7 +7,7 @@ import Testing
 @testable import VMMToolsKit
 
 @Suite struct BenchReportTests {
-    @Test func ratioIsOrientedSoThatOneMeansParity() {
+    @Test func ratioIsOrientedSoThatOneMeansParity() throws {
         let throughput = BenchResult(
             name: "t", unit: "bytes/s", ours: 300, peer: 200, peerName: "p", higherIsBetter: true, goal: 1.0)
         #expect(throughput.ratio == 1.5)
@@ -20,6 +20,13 @@ import Testing
             name: "m", unit: "bytes/s", ours: 1, peer: nil, peerName: "p", higherIsBetter: true, goal: 1.0)
         #expect(missingPeer.ratio == nil)
         #expect(!missingPeer.meetsGoal)
+        // In JSON the missing peer figure and ratio are explicit nulls, and decode back to nil.
+        let json = try BenchReport(area: "memory", build: "release", host: "test", results: [missingPeer]).json()
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]
+        #expect(object?.first?["peer"] is NSNull)
+        #expect(object?.first?["ratio"] is NSNull)
+        #expect(object?.first?["goal"] as? Double == 1.0)
+        #expect(try JSONDecoder().decode([BenchResult].self, from: Data(json.utf8)) == [missingPeer])
     }
 
     @Test func jsonRoundTripsAndTextEndsWithVerdict() throws {

@@ -6,13 +6,13 @@ import Testing
 
 @testable import VMMToolsKit
 
-/// The whole chain on real packages: PortableTesting, VMMSysUtil, VMMemory and LinuxLoader
-/// (which depends on VMMemory, which depends on VMMSysUtil) are copied from this workspace
+/// The whole chain on real packages: PortableTesting, VMMSysUtil, VMMemory and VirtioQueue
+/// (the highest: it depends on VMMemory, which depends on VMMSysUtil) are copied from this workspace
 /// into a fresh git repository, released to a local registry through failures injected
 /// midway, changed, released again, and finally used by a consumer package that SwiftPM
 /// resolves and builds from the registry alone.
 @Suite struct ReleaseIntegrationTests {
-    static let packages = ["PortableTesting", "VMMSysUtil", "VMMemory", "LinuxLoader"]
+    static let packages = ["PortableTesting", "VMMSysUtil", "VMMemory", "VirtioQueue"]
 
     /// Copies the tracked files of `packages` from this workspace into `repository`.
     static func copyPackages(into repository: ReleaseRepository) throws {
@@ -58,7 +58,7 @@ import Testing
 
         // First release: every package is new, in dependency order.
         let first = try ReleasePlanner(workspace: repository.workspace).plan()
-        #expect(first.items.map(\.package) == ["PortableTesting", "VMMSysUtil", "VMMemory", "LinuxLoader"])
+        #expect(first.items.map(\.package) == ["PortableTesting", "VMMSysUtil", "VMMemory", "VirtioQueue"])
         #expect(first.problems.isEmpty)
         _ = try ReleasePreparer(workspace: repository.workspace, date: "2026-05-01").prepare()
         try repository.commitAll("prepare the first release")
@@ -78,12 +78,12 @@ import Testing
         // Run 3 completes: VMMemory is recognised by its checksum and not uploaded again.
         let resumed = try Self.publisher(repository, verify: verify, home: home).publish()
         #expect(resumed.alreadyPublished == ["VMMemory"])
-        #expect(resumed.uploaded == ["LinuxLoader"])
-        #expect(resumed.verified == ["VMMemory", "LinuxLoader"])
+        #expect(resumed.uploaded == ["VirtioQueue"])
+        #expect(resumed.verified == ["VMMemory", "VirtioQueue"])
         #expect(
             registry.service.publishAttempts.map { "\($0.identity) \($0.version) \($0.status)" } == [
                 "\(scope).PortableTesting 0.1.0 201", "\(scope).VMMSysUtil 0.1.0 503", "\(scope).VMMSysUtil 0.1.0 201",
-                "\(scope).VMMemory 0.1.0 201", "\(scope).LinuxLoader 0.1.0 201",
+                "\(scope).VMMemory 0.1.0 201", "\(scope).VirtioQueue 0.1.0 201",
             ])
         #expect(
             try Self.publisher(repository, verify: verify, home: home).publish().lines.first?.hasPrefix(
@@ -101,7 +101,7 @@ import Testing
                 of: "## Upcoming\n", with: "## Upcoming\n\n### Added\n- `ReleaseProbe`.\n"))
         try repository.commitAll("VMMSysUtil: ReleaseProbe")
         let second = try ReleasePlanner(workspace: repository.workspace).plan()
-        #expect(second.items.map(\.package) == ["VMMSysUtil", "VMMemory", "LinuxLoader"])
+        #expect(second.items.map(\.package) == ["VMMSysUtil", "VMMemory", "VirtioQueue"])
         #expect(second.items.map(\.next.description) == ["0.1.1", "0.1.1", "0.1.1"])
         #expect(
             second.items.map(\.reason) == ["Upcoming: 1 Added", "follows VMMSysUtil 0.1.1", "follows VMMemory 0.1.1"])
@@ -111,7 +111,7 @@ import Testing
                 "## v0.1.1 — 2026-05-02\n\n### Changed\n- Requires VMMSysUtil 0.1.1 (released together).\n"))
         try repository.commitAll("prepare the second release")
         let again = try Self.publisher(repository, verify: verify, home: home).publish()
-        #expect(again.uploaded == ["VMMSysUtil", "VMMemory", "LinuxLoader"])
+        #expect(again.uploaded == ["VMMSysUtil", "VMMemory", "VirtioQueue"])
 
         // Every release was uploaded exactly once.
         var accepted: [String: Int] = [:]
@@ -121,31 +121,31 @@ import Testing
         #expect(accepted.count == 7 && accepted.values.allSatisfy { $0 == 1 }, "\(accepted)")
         #expect(!registry.service.publishAttempts.contains { $0.status == 409 })
         let tags = try repository.git("tag", "-l").split(separator: "\n").sorted()
-        #expect(tags.count == 7 && tags.contains("VMMSysUtil-v0.1.1") && tags.contains("LinuxLoader-v0.1.0"))
+        #expect(tags.count == 7 && tags.contains("VMMSysUtil-v0.1.1") && tags.contains("VirtioQueue-v0.1.0"))
         let manifest =
             registry.service.release(scope: scope, name: "VMMemory", version: "0.1.1")?.manifests["Package.swift"] ?? ""
         #expect(manifest.contains(".package(id: \"\(scope).VMMSysUtil\", exact: \"0.1.1\")"))
         #expect(manifest.contains(".package(id: \"\(scope).PortableTesting\", exact: \"0.1.0\")"))
         #expect(!manifest.contains(".package(path:"))
 
-        // A fresh package outside the repository uses LinuxLoader from the registry alone.
+        // A fresh package outside the repository uses VirtioQueue from the registry alone.
         let consumer = try RegistryConsumer(
-            in: scratch, registry: registry.url, scope: scope, dependency: "LinuxLoader",
+            in: scratch, registry: registry.url, scope: scope, dependency: "VirtioQueue",
             requirement: "from: \"0.1.0\"",
-            products: ["LinuxLoader"],
+            products: ["VirtioQueue"],
             source:
-                "import LinuxLoader\n\nvar line = KernelCommandLine()\ntry line.append(flag: \"quiet\")\nprint(\"cmdline: \\(line.text)\")\n"
+                "import VirtioQueue\n\nlet queue = try Virtqueue(maximumSize: 256)\nprint(\"virtqueue: \\(queue.maximumSize)\")\n"
         )
         let resolved = try consumer.run(["swift", "package", "resolve"])
         #expect(resolved.succeeded, "\(resolved.output)")
         // PortableTesting serves only test-side targets, so target-based resolution leaves it out.
         let pins = try consumer.pins()
         #expect(
-            pins == ["\(scope).LinuxLoader": "0.1.1", "\(scope).VMMemory": "0.1.1", "\(scope).VMMSysUtil": "0.1.1"],
+            pins == ["\(scope).VirtioQueue": "0.1.1", "\(scope).VMMemory": "0.1.1", "\(scope).VMMSysUtil": "0.1.1"],
             "\(pins)")
         let run = try consumer.run(["swift", "run", "Consumer"])
         #expect(run.succeeded, "\(run.output.suffix(2000))")
-        #expect(run.output.contains("cmdline: quiet"))
+        #expect(run.output.contains("virtqueue: 256"))
         print("release integration test: \(Int(Date().timeIntervalSince(started))) s")
     }
 }

@@ -85,6 +85,19 @@ import Testing
         #expect(findings.first?.rule == .embedded)
     }
 
+    /// Too few cases on riscv64 fails the run even when every case that ran passed.
+    @Test func aRunBelowTheMinimumShareFails() {
+        let full = RiscV64Run.verdict(status: 0, passed: 90, failed: 0, hostCases: 100)
+        #expect(full.succeeded)
+        #expect(full.lines == ["riscv64 ran 90 of 100 portable cases (90%)"])
+        let short = RiscV64Run.verdict(status: 0, passed: 79, failed: 0, hostCases: 100)
+        #expect(!short.succeeded)
+        #expect(short.lines.last == "riscv64 ran fewer than 80% of the host's portable cases")
+        #expect(!RiscV64Run.verdict(status: 0, passed: 0, failed: 0, hostCases: 0).succeeded)
+        #expect(!RiscV64Run.verdict(status: 0, passed: 99, failed: 1, hostCases: 100).succeeded)
+        #expect(!RiscV64Run.verdict(status: 132, passed: 100, failed: 0, hostCases: 100).succeeded)
+    }
+
     @Test func elfCheckRejectsHostBinaries() throws {
         #expect(try ELFHeader.machine(of: URL(fileURLWithPath: "/bin/sh")) == ELFHeader.x86_64)
         #expect(try ELFHeader.machine(of: URL(fileURLWithPath: #filePath)) == nil)

@@ -84,6 +84,50 @@ private let mmioBase: UInt64 = 0x9000
         #expect(try vcpu.registers().rip == 0x1000 + UInt64(Self.code.count))
     }
 
+    /// A read-only slot (`KVM_MEM_READONLY`): the guest reads the host's bytes, and its write
+    /// exits as MMIO and leaves the memory unchanged (how a VMM maps a flash or ROM image).
+    ///   mov 0xa000,%al ; mov %al,0x500 ; movb $0x77,0xa000 ; hlt
+    @Test func readOnlySlotReadsMemoryAndTurnsWritesIntoMMIOExits() throws {
+        guard let kvm = openKVMOrSkip() else { return }
+        let ram = GuestRAM(size: ramSize)
+        ram.load(
+            [
+                0xA0, 0x00, 0xA0,  // mov 0xa000, %al      read from the read-only slot
+                0xA2, 0x00, 0x05,  // mov %al, 0x500
+                0xC6, 0x06, 0x00, 0xA0, 0x77,  // movb $0x77, 0xa000  write to it: MMIO exit
+                0xF4,  // hlt
+            ], at: 0x1000)
+        let vm = try makeVM(kvm, ram: ram)
+        let rom = GuestRAM(size: 0x1000)
+        rom.load([0x3C], at: 0)
+        let region = MemoryRegion(
+            slot: 1, guestAddress: 0xA000, size: 0x1000, hostAddress: rom.hostAddress, flags: .readOnly)
+        guard vm.supports(.readOnlyMemory) else {
+            // The capability check names what is missing instead of letting KVM reject the flag.
+            #expect(throws: KVMError("KVM_SET_USER_MEMORY_REGION", .missingCapability(.readOnlyMemory))) {
+                try vm.setUserMemoryRegion(region)
+            }
+            return
+        }
+        try vm.setUserMemoryRegion(region)
+        let vcpu = try vm.createVCPU(id: 0)
+        try startRealMode(vcpu, entry: 0x1000)
+        let exit = try vcpu.run()
+        guard case .mmioWrite(let address, let written) = exit else {
+            Issue.record("expected an MMIO write to the read-only slot, got \(describe(exit))")
+            return
+        }
+        #expect(address == 0xA000)
+        #expect(written.size == 1 && written.value == 0x77)
+        let next = try vcpu.run()
+        guard case .hlt = next else {
+            Issue.record("expected hlt, got \(describe(next))")
+            return
+        }
+        #expect(ram.load(UInt8.self, at: 0x500) == 0x3C, "the guest read the slot's bytes")
+        #expect(rom.load(UInt8.self, at: 0) == 0x3C, "the write did not reach the read-only memory")
+    }
+
     /// ioeventfd with datamatch: a matching guest write signals the eventfd inside the kernel
     /// (no exit); a non-matching write still exits to userspace.
     ///   mov $0x100,%dx ; mov $7,%al ; out %al,(%dx) ; mov $0x42,%al ; out %al,(%dx)
@@ -172,9 +216,20 @@ private let mmioBase: UInt64 = 0x9000
     ///
     /// Guest: installs an IVT entry for vector 8 (IRQ0 after the ICW2 below), programs the
     /// master PIC (ICW1-4, mask all but IRQ0), reports "ready" on 0x3f8, then `sti; hlt`.
-    /// The handler writes 0x99 to port 0x3f9 and sends EOI.
-    @Test func irqfdInjectsAnInterruptTheGuestHandles() throws {
+    /// The handler writes 0x99 to port 0x3f9, sends EOI, then writes to port 0x3fa.
+    /// With `resample` the irqfd is level-triggered (`KVM_IRQFD_FLAG_RESAMPLE`): the kernel
+    /// keeps the line asserted until the guest's EOI, then signals the resample eventfd.
+    @Test(arguments: [false, true]) func irqfdInjectsAnInterruptTheGuestHandles(resample: Bool) throws {
         guard let kvm = openKVMOrSkip() else { return }
+        if resample && !kvm.supports(.irqfdResample) {
+            let vm = try kvm.createVM()
+            let event = try EventFd()
+            let acknowledged = try EventFd()
+            #expect(throws: KVMError("KVM_IRQFD", .missingCapability(.irqfdResample))) {
+                try vm.registerIRQFd(event, gsi: 0, resample: acknowledged)
+            }
+            return
+        }
         guard kvm.supports(.irqchip) && kvm.supports(.irqfd) else {
             // The capability check is the answer on a host without an in-kernel irqchip.
             let vm = try kvm.createVM()
@@ -203,6 +258,8 @@ private let mmioBase: UInt64 = 0x9000
                 0xB0, 0x99,  // mov $0x99, %al
                 0xEE,  // out %al, (%dx)    "handled"
                 0xB0, 0x20, 0xE6, 0x20,  // mov $0x20,%al ; out %al,$0x20   EOI
+                0x42,  // inc %dx
+                0xEE,  // out %al, (%dx)    0x3fa: "acknowledged"
                 0xCF,  // iret
             ], at: 0x1100)
         let vm = try kvm.createVM()
@@ -220,7 +277,12 @@ private let mmioBase: UInt64 = 0x9000
         }
         try vcpu.setLAPIC(lapic)
         let irq = try EventFd()
-        try vm.registerIRQFd(irq, gsi: 0)
+        let acknowledged = try EventFd(flags: .nonBlocking)
+        if resample {
+            try vm.registerIRQFd(irq, gsi: 0, resample: acknowledged)
+        } else {
+            try vm.registerIRQFd(irq, gsi: 0)
+        }
 
         var exit = try vcpu.run()
         guard case .ioOut(0x3F8, _) = exit else {
@@ -235,6 +297,16 @@ private let mmioBase: UInt64 = 0x9000
         }
         #expect(port == 0x3F9)
         #expect(data.bytes == [0x99])
+        exit = try vcpu.run()  // the EOI, then the write after it
+        guard case .ioOut(0x3FA, _) = exit else {
+            Issue.record("expected the write after EOI, got \(describe(exit))")
+            return
+        }
+        if resample {
+            #expect(try acknowledged.wait() == 1, "the EOI signalled the resample eventfd once")
+        } else {
+            #expect(throws: SystemError.self) { try acknowledged.wait() }  // nothing registered it: EAGAIN
+        }
         try vm.unregisterIRQFd(irq, gsi: 0)
     }
 
@@ -305,17 +377,17 @@ private let mmioBase: UInt64 = 0x9000
             #expect(interrupted)
             return exited - kickedAt
         }
-        // Every kick must land; the bound is on the best of five, because on a loaded
-        // 2-core host a single sample also measures how long the scheduler took to run
-        // the two threads, not only what the kick costs.
+        // Every kick must land; the 10 ms bound is on the median of five, because on a
+        // loaded 2-core host one sample also measures how long the scheduler took to run
+        // the two threads, not only what the kick costs (measured here: 0.05-2 ms each).
         var latencies: [UInt64] = []
         for _ in 0..<5 {
             guard let latency = try kickOnce() else { return }
             latencies.append(latency)
         }
         print("vCPU kick latency (\(kickCase)), 5 kicks: \(latencies.map { "\($0 / 1000) µs" })")
-        let best = latencies.min() ?? .max
-        #expect(best < 10_000_000, "best of 5 kicks took \(best) ns")
+        let median = latencies.sorted()[latencies.count / 2]
+        #expect(median < 10_000_000, "the median of 5 kicks took \(median) ns: \(latencies)")
         #expect(!vcpu.immediateExit, "run() clears immediate_exit after a kick")
     }
 }

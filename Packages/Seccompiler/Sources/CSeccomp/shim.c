@@ -264,3 +264,89 @@ int cseccomp_probe(const struct cseccomp_probe_request *request, struct cseccomp
     munmap(shared, size);
     return 0;
 }
+
+// MARK: trap reporter
+
+// Everything the SIGSYS handler reads is prepared before it is installed: the handler may
+// only use async-signal-safe calls (write, prctl, _exit), so no allocation or name lookup.
+enum { trap_names_count = 512 };
+static const char *trap_names[trap_names_count];
+static char trap_prefix[64];
+static int trap_exit_status;
+
+// Appends `text` to `line` at `*length`, truncating at `capacity`.
+static void trap_append(char *line, size_t capacity, size_t *length, const char *text) {
+    while (*text != '\0' && *length < capacity) line[(*length)++] = *text++;
+}
+
+// Appends `value` in decimal.
+static void trap_append_number(char *line, size_t capacity, size_t *length, long value) {
+    char digits[24];
+    int count = 0;
+    unsigned long magnitude = value < 0 ? (unsigned long)(-(value + 1)) + 1 : (unsigned long)value;
+    do {
+        digits[count++] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude != 0 && count < (int)sizeof(digits));
+    if (value < 0 && *length < capacity) line[(*length)++] = '-';
+    while (count > 0 && *length < capacity) line[(*length)++] = digits[--count];
+}
+
+static void trap_handler(int signal, siginfo_t *info, void *context) {
+    (void)signal;
+    (void)context;
+    char line[256];
+    size_t length = 0;
+    char thread_name[17] = {0};
+    prctl(PR_GET_NAME, thread_name, 0, 0, 0);
+    int number = info->si_syscall;
+    trap_append(line, sizeof(line), &length, trap_prefix);
+    trap_append(line, sizeof(line), &length, ": seccomp: thread ");
+    trap_append(line, sizeof(line), &length, thread_name);
+    trap_append(line, sizeof(line), &length, " (");
+    trap_append_number(line, sizeof(line), &length, (long)syscall(SYS_gettid));
+    trap_append(line, sizeof(line), &length, ") made the forbidden system call ");
+    if (number >= 0 && number < trap_names_count && trap_names[number] != NULL) {
+        trap_append(line, sizeof(line), &length, trap_names[number]);
+        trap_append(line, sizeof(line), &length, " (");
+        trap_append_number(line, sizeof(line), &length, number);
+        trap_append(line, sizeof(line), &length, ")");
+    } else {
+        trap_append_number(line, sizeof(line), &length, number);
+    }
+    trap_append(line, sizeof(line), &length, "\n");
+    // Best effort: nothing can be done about a short write while the process is ending.
+    ssize_t written = write(STDERR_FILENO, line, length);
+    (void)written;
+    _exit(trap_exit_status);
+}
+
+int cseccomp_report_traps(const char *prefix, int exit_status) {
+    for (int number = 0; number < trap_names_count; number++) {
+        // libseccomp returns a string the caller owns; these live for the rest of the process.
+        if (trap_names[number] == NULL) {
+            trap_names[number] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, number);
+        }
+    }
+    size_t copied = 0;
+    while (prefix[copied] != '\0' && copied < sizeof(trap_prefix) - 1) {
+        trap_prefix[copied] = prefix[copied];
+        copied++;
+    }
+    trap_prefix[copied] = '\0';
+    trap_exit_status = exit_status;
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_sigaction = trap_handler;
+    action.sa_flags = SA_SIGINFO;
+    sigfillset(&action.sa_mask);
+    return sigaction(SIGSYS, &action, NULL);
+}
+
+// MARK: coverage builds
+
+// Defined (hidden) by LLVM's profile runtime, which instrumented code always pulls into the
+// link; the weak reference leaves its address null in ordinary builds.
+extern int __llvm_profile_runtime __attribute__((weak));
+
+int cseccomp_has_profile_runtime(void) { return &__llvm_profile_runtime != 0; }

@@ -90,3 +90,18 @@ public struct KickSignal: Hashable, Sendable, CustomStringConvertible {
         if result != 0 { throw SystemError(call, errno: Errno(rawValue: result)) }
     }
 }
+
+/// The calling thread's kernel name.
+public enum ThreadName {
+    /// Names the calling thread, as `ps -L`, `/proc/<pid>/task/<tid>/comm` and audit records show it.
+    /// At most 15 bytes of UTF-8; a longer name fails with `ERANGE`.
+    ///
+    /// ```swift
+    /// try ThreadName.set("vcpu0")
+    /// ```
+    public static func set(_ name: String) throws(SystemError) {
+        let result = cvmm_set_thread_name(name)
+        // pthread_setname_np returns the error number instead of setting errno.
+        guard result == 0 else { throw SystemError("pthread_setname_np", errno: Errno(rawValue: result)) }
+    }
+}

@@ -105,3 +105,25 @@ private func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
         #expect(try kick.hasHandler())
     }
 }
+
+@Suite struct ThreadNameTests {
+    /// Names a fresh thread and reads the name back from the kernel; a 16-byte name is refused.
+    @Test func namesTheCallingThreadAsTheKernelSeesIt() throws {
+        let result = Mutex<(comm: String, tooLong: Int32?)>(("", nil))
+        let thread = startThread {
+            try? ThreadName.set("vcpu7")
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let descriptor = open("/proc/thread-self/comm", O_RDONLY)
+            let count = read(descriptor, &buffer, buffer.count)
+            close(descriptor)
+            var tooLong: Int32?
+            do throws(SystemError) { try ThreadName.set("sixteen-bytes-xx") } catch { tooLong = error.errno.rawValue }
+            let comm = String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self)
+            result.withLock { $0 = (comm, tooLong) }
+        }
+        pthread_join(thread, nil)
+        let (comm, tooLong) = result.withLock { $0 }
+        #expect(comm == "vcpu7\n")
+        #expect(tooLong == ERANGE)
+    }
+}

@@ -102,6 +102,8 @@ public struct BenchReport: Codable, Sendable, Equatable {
             guard var entry = try JSONSerialization.jsonObject(with: encoder.encode(result)) as? [String: Any] else {
                 continue
             }
+            // A figure that could not be measured is an explicit null, so readers see the gap.
+            for key in ["peer", "ratio", "goal"] where entry[key] == nil { entry[key] = NSNull() }
             entry["area"] = area
             entry["build"] = build
             entry["host"] = host

@@ -96,4 +96,17 @@ struct cseccomp_probe_result {
 /// the child's status, then kills and reaps it. Returns 0, or -1 with errno set when mmap or fork fail.
 int cseccomp_probe(const struct cseccomp_probe_request *request, struct cseccomp_probe_result *result);
 
+// MARK: trap reporter (a SIGSYS handler for SECCOMP_RET_TRAP)
+
+/// Installs a SIGSYS handler that writes one line to stderr, "<prefix>: seccomp: thread <name>
+/// (<tid>) made the forbidden system call <name> (<number>)", and ends the process with
+/// `_exit(exit_status)`. Names are resolved with libseccomp now, for the native architecture,
+/// because the handler itself may only run async-signal-safe code. `prefix` is copied (at most
+/// 63 bytes). Returns 0 or -1 with errno set.
+int cseccomp_report_traps(const char *prefix, int exit_status);
+
+/// 1 when LLVM's profile runtime is linked into the process (a coverage-instrumented build,
+/// which writes its counters from the exiting thread), else 0.
+int cseccomp_has_profile_runtime(void);
+
 #endif

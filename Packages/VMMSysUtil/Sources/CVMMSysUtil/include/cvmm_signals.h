@@ -21,4 +21,8 @@ static inline int cvmm_signal_has_handler(int signo) {
     return current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN;
 }
 
+/// Names the calling thread (at most 15 bytes, else ERANGE), as `ps -L`, /proc/<pid>/task/<tid>/comm
+/// and audit records show it. pthread_setname_np needs _GNU_SOURCE, which Swift's Glibc lacks.
+static inline int cvmm_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
 #endif
