@@ -124,6 +124,14 @@ let packageTargets: [Target] = [
     mirror(
         "VirtioQueue", "VirtioQueueTests", .test,
         dependencies: ["VirtioQueue", "VirtioQueuePortableTests", "PortableTesting", "VMMemory"]),
+    mirror(
+        "VirtioDevices", "VirtioDevices",
+        dependencies: ["EventManager", "VMDevice", "VMMSysUtil", "VMMemory", "VirtioQueue"]),
+    mirror(
+        "VirtioDevices", "VirtioDevicesTests", .test,
+        dependencies: [
+            "VirtioDevices", "EventManager", "VMDevice", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VirtioQueue",
+        ]),
     // @section sandbox (Seccompiler)
     mirror("Seccompiler", "CSeccomp", linkerSettings: [.linkedLibrary("seccomp")]),
     mirror("Seccompiler", "Seccompiler", dependencies: ["CSeccomp", "VMMSysUtil"]),
@@ -153,8 +161,8 @@ let workspaceTargets: [Target] = [
     .target(
         name: "IntegrationVMMCore",
         dependencies: [
-            "ACPITables", "Hypervisor", "KVMBindings", "KVMIoctls", "LinuxLoader", "VMDevice",
-            "Seccompiler", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VMSuperIO", "X86Machine",
+            "ACPITables", "EventManager", "Hypervisor", "KVMBindings", "KVMIoctls", "LinuxLoader", "VMDevice",
+            "Seccompiler", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VMSuperIO", "VirtioDevices", "X86Machine",
         ],
         path: "IntegrationVMM/Sources/IntegrationVMMCore",
         resources: [.embedInCode("Seccomp/x86_64.json")]),

@@ -128,6 +128,15 @@ public enum IntegrationVMM {
             throw VMMError(error.description)
         }
         let plan = try BootPlan(memorySize: config.memorySize, vcpus: config.vcpus)
+        let virtioPlaces: [VirtioPlacement]
+        do {
+            virtioPlaces = try VirtioPlacement.places(
+                count: config.virtioDevices.count, mmioGapStart: plan.layout.mmioGapStart)
+        } catch {
+            throw VMMError(error.description)
+        }
+        var config = config
+        for place in virtioPlaces { config.commandLine += " " + place.kernelParameter }
 
         // Guest RAM: one anonymous mapping per layout region.
         var regions: [MmapRegion] = []
@@ -197,6 +206,14 @@ public enum IntegrationVMM {
                 }, at: BusRange(base: plan.bootTimerAddress, size: 0x1000))
         } catch {
             throw VMMError("devices: \(error)")
+        }
+        let virtio = try VirtioAttachments.attach(
+            config.virtioDevices, at: virtioPlaces, vm: vm, memory: memory, buses: buses)
+        // On every path out of run() (also errors before the vCPUs start) the I/O thread stops.
+        defer { virtio?.shutdown() }
+        if let virtio, virtio.notifyExits > 0, options.reportTimes {
+            printError(
+                "integration-vmm: \(virtio.notifyExits) virtio queue(s) notify through MMIO exits (no ioeventfd)")
         }
         console.onLine = { _, watch in
             // Without ACPI power-off the kernel announces the power-down (or halt) and then idles forever.
@@ -273,6 +290,7 @@ public enum IntegrationVMM {
         // Threads created from here on inherit this thread's filter; the vCPU threads above have their own.
         if let sandbox {
             do {
+                try virtio?.installFilter(sandbox.io)
                 try Sandbox.install(sandbox.vmm, category: "vmm")
             } catch {
                 control.finish(.vmmError(error.description))

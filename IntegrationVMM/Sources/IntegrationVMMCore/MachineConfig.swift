@@ -136,6 +136,8 @@ public struct MachineConfig: Equatable, Sendable {
     public var hidePVMUnsupportedFeatures = true
     /// Boot a bzImage/ELF through its 64-bit entry even when it has a PVH note.
     public var preferLinux64Entry = false
+    /// Virtio devices, in the order their windows and interrupts are assigned.
+    public var virtioDevices: [VirtioDeviceOption] = []
 
     /// A configuration with defaults (256 MiB, 1 vCPU).
     public init(kernel: String, commandLine: String, initrd: String? = nil) {

@@ -7,7 +7,8 @@ import Seccompiler
 ///
 /// The default policy is the reviewable file `Seccomp/x86_64.json` (Firecracker's format),
 /// compiled into the binary. It has one filter per thread category: `"vmm"` for the thread
-/// that waits for the guest's outcome, `"vcpu"` for each vCPU thread. A call outside a filter
+/// that waits for the guest's outcome, `"vcpu"` for each vCPU thread, `"io"` for the thread
+/// serving the virtio devices. A call outside a filter
 /// traps; the trap reporter turns that into one stderr line and the VMM-error exit status.
 ///
 /// ```swift
@@ -18,12 +19,14 @@ import Seccompiler
 /// ```
 public struct Sandbox: Sendable {
     /// The thread categories a policy must define.
-    public static let categories = ["vcpu", "vmm"]
+    public static let categories = ["io", "vcpu", "vmm"]
 
     /// The filter for the thread waiting for the outcome.
     public let vmm: BPFProgram
     /// The filter for each vCPU thread.
     public let vcpu: BPFProgram
+    /// The filter for the virtio I/O thread (queue processing, device backends).
+    public let io: BPFProgram
     /// Whether the filters log instead of trapping (`--seccomp-learn`).
     public let learning: Bool
 
@@ -53,6 +56,7 @@ public struct Sandbox: Sendable {
         // SAFETY of the force unwraps: `compile()` returns a program per filter, and the names were checked above.
         vmm = programs["vmm"]!
         vcpu = programs["vcpu"]!
+        io = programs["io"]!
         self.learning = learning
     }
 

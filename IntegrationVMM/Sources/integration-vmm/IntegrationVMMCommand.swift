@@ -34,6 +34,25 @@ struct IntegrationVMMCommand: ParsableCommand {
     @Option(help: "Boot the default guest, run CMD in it, print its output and exit with its status.")
     var command: String?
 
+    @Flag(help: "Add a virtio-rng device fed by the host's getrandom (the guest's /dev/hwrng).")
+    var rng = false
+
+    @Option(
+        help: """
+            Add a virtio-blk disk: path=<raw image>[,readonly=on][,direct=on][,id=<serial>]. Repeatable; \
+            the guest sees /dev/vda, /dev/vdb, ... in the order given.
+            """)
+    var block: [String] = []
+
+    @Option(help: "Add a virtio-net device on a tap interface: tap=<name>[,mac=<52:54:00:..>]. Repeatable.")
+    var net: [String] = []
+
+    @Option(help: "Add a virtio-vsock device: cid=<N>,uds=<path> (host sockets <path> and <path>_<port>).")
+    var vsock: String?
+
+    @Option(help: "Add a virtio-console (the guest's hvc0): output=<file> receives what the guest writes.")
+    var console: String?
+
     @Flag(help: "Do not hide the CPU features a PVM host cannot emulate from the guest's CPUID.")
     var keepCpuid = false
 
@@ -153,6 +172,11 @@ struct IntegrationVMMCommand: ParsableCommand {
         config.vcpus = vcpus
         config.hidePVMUnsupportedFeatures = !keepCpuid
         config.preferLinux64Entry = linux64Entry
+        config.virtioDevices = try block.map { text throws(ConfigError) in try VirtioDeviceOption.parseBlock(text) }
+        config.virtioDevices += try net.map { text throws(ConfigError) in try VirtioDeviceOption.parseNet(text) }
+        if let vsock { config.virtioDevices.append(try VirtioDeviceOption.parseVsock(vsock)) }
+        if let console { config.virtioDevices.append(try VirtioDeviceOption.parseConsole(console)) }
+        if rng { config.virtioDevices.append(.entropy) }
         try config.validate()
         return config
     }

@@ -79,7 +79,7 @@ struct SandboxTests {
         do {
             _ = try Sandbox(policy: onlyVMM)
         } catch {
-            #expect(error.description.contains(#"needs exactly ["vcpu", "vmm"]"#), "\(error)")
+            #expect(error.description.contains(#"needs exactly ["io", "vcpu", "vmm"]"#), "\(error)")
         }
     }
 

@@ -11,6 +11,7 @@ struct Bench: ParsableCommand {
         subcommands: [
             // one line per benchmark area
             BenchBoot.self,
+            BenchIO.self,
             BenchMemory.self,
             BenchMemoryOverhead.self,
             BenchSerial.self,

@@ -1,0 +1,273 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import EventManager
+import Glibc
+import Hypervisor
+import Seccompiler
+import VMDevice
+import VMMSysUtil
+import VMMemory
+import VMMemoryLinux
+import VirtioDevices
+
+/// One virtio device on the integration-vmm command line.
+///
+/// ```swift
+/// let disk = try VirtioDeviceOption.parseBlock("path=/var/disk.img,readonly=on")
+/// config.virtioDevices = [.entropy, disk]
+/// ```
+public enum VirtioDeviceOption: Equatable, Sendable {
+    /// `--rng`: virtio-rng fed by the host's getrandom.
+    case entropy
+    /// `--block path=<file>[,readonly=on][,direct=on][,id=<serial>]`.
+    case block(path: String, readOnly: Bool, direct: Bool, id: String?)
+    /// `--net tap=<name>[,mac=<aa:bb:cc:dd:ee:ff>]`: virtio-net on a tap device (created, or an existing one).
+    case net(tap: String, mac: [UInt8]?)
+    /// `--vsock cid=<N>,uds=<path>`: virtio-vsock; host sockets at `<path>` and `<path>_<port>`.
+    case vsock(cid: UInt64, path: String)
+    /// `--console output=<file>`: virtio-console (the guest's hvc0); its output is appended to the file.
+    case console(output: String)
+
+    /// Parses a `--net` value.
+    public static func parseNet(_ text: String) throws(ConfigError) -> VirtioDeviceOption {
+        let values = try KeyValueOptions.parse(text, option: "--net", known: ["tap", "mac"])
+        guard let tap = values["tap"], !tap.isEmpty else { throw ConfigError("--net: tap= is required") }
+        guard tap.utf8.count < 16 else { throw ConfigError("--net: an interface name has at most 15 bytes: '\(tap)'") }
+        guard let macText = values["mac"] else { return .net(tap: tap, mac: nil) }
+        let parts = macText.split(separator: ":", omittingEmptySubsequences: false)
+        let bytes = parts.compactMap { $0.count == 2 ? UInt8($0, radix: 16) : nil }
+        guard parts.count == 6, bytes.count == 6 else {
+            throw ConfigError("--net: mac must look like 52:54:00:12:34:56, got '\(macText)'")
+        }
+        guard bytes[0] & 1 == 0 else { throw ConfigError("--net: mac \(macText) is a multicast address") }
+        return .net(tap: tap, mac: bytes)
+    }
+
+    /// Parses a `--vsock` value.
+    public static func parseVsock(_ text: String) throws(ConfigError) -> VirtioDeviceOption {
+        let values = try KeyValueOptions.parse(text, option: "--vsock", known: ["cid", "uds"])
+        guard let cidText = values["cid"], let cid = UInt64(cidText) else {
+            throw ConfigError("--vsock: cid=<number> is required")
+        }
+        // 0-2 are the hypervisor, local and host; the top of the 32-bit range is reserved (VMADDR_CID_ANY).
+        guard cid >= 3, cid < 0xffff_ffff else { throw ConfigError("--vsock: cid must be 3...4294967294, got \(cid)") }
+        guard let path = values["uds"], !path.isEmpty else { throw ConfigError("--vsock: uds=<path> is required") }
+        // sun_path holds 107 bytes plus the NUL; the per-port sockets append _<port>.
+        guard path.utf8.count + 11 <= 107 else { throw ConfigError("--vsock: uds path is too long for a Unix socket") }
+        return .vsock(cid: cid, path: path)
+    }
+
+    /// Parses a `--console` value.
+    public static func parseConsole(_ text: String) throws(ConfigError) -> VirtioDeviceOption {
+        let values = try KeyValueOptions.parse(text, option: "--console", known: ["output"])
+        guard let output = values["output"], !output.isEmpty else {
+            throw ConfigError("--console: output=<file> is required")
+        }
+        return .console(output: output)
+    }
+
+    /// Parses a `--block` value.
+    public static func parseBlock(_ text: String) throws(ConfigError) -> VirtioDeviceOption {
+        let values = try KeyValueOptions.parse(text, option: "--block", known: ["path", "readonly", "direct", "id"])
+        guard let path = values["path"], !path.isEmpty else { throw ConfigError("--block: path= is required") }
+        if let id = values["id"], id.utf8.count > 20 {
+            throw ConfigError("--block: id is at most 20 bytes, got \(id.utf8.count)")
+        }
+        return .block(
+            path: path, readOnly: try onOff(values["readonly"], key: "readonly", option: "--block"),
+            direct: try onOff(values["direct"], key: "direct", option: "--block"), id: values["id"])
+    }
+
+    /// `on`/`off` (also `true`/`false`); nil when absent means off.
+    static func onOff(_ value: String?, key: String, option: String) throws(ConfigError) -> Bool {
+        switch value {
+        case nil, "off", "false": return false
+        case "on", "true": return true
+        case let other?: throw ConfigError("\(option): \(key) must be on or off, got '\(other)'")
+        }
+    }
+}
+
+/// Where each virtio-mmio device sits: a 4 KiB register window in the MMIO gap and an ISA
+/// interrupt of its own (edge-triggered through the IOAPIC, as irqfd delivers it).
+///
+/// ```swift
+/// let places = try VirtioPlacement.places(count: 2, mmioGapStart: plan.layout.mmioGapStart)
+/// print(places[0].kernelParameter)  // virtio_mmio.device=4K@0xc0010000:5
+/// ```
+public struct VirtioPlacement: Equatable, Sendable {
+    /// The ISA interrupts free for virtio devices (0–2 timer/keyboard/cascade, 3–4 COM ports, 8 RTC, 13 FPU).
+    public static let interrupts: [UInt32] = [5, 6, 7, 9, 10, 11, 12, 14, 15]
+    /// Offset of the first window from the MMIO gap's start (the boot timer uses the first page).
+    public static let firstWindowOffset: UInt64 = 0x1_0000
+
+    /// The register window's guest-physical base.
+    public var base: UInt64
+    /// The interrupt (IOAPIC pin and GSI).
+    public var interrupt: UInt32
+
+    /// The kernel parameter announcing the device (`virtio_mmio.device=4K@<base>:<irq>`).
+    public var kernelParameter: String { "virtio_mmio.device=4K@0x\(String(base, radix: 16)):\(interrupt)" }
+
+    /// Places `count` devices; more than ``interrupts`` has room for is an error.
+    public static func places(count: Int, mmioGapStart: UInt64) throws(ConfigError) -> [VirtioPlacement] {
+        guard count <= interrupts.count else {
+            throw ConfigError(
+                "at most \(interrupts.count) virtio devices fit (one free ISA interrupt each), got \(count)")
+        }
+        return (0..<count).map { index in
+            VirtioPlacement(
+                base: mmioGapStart + firstWindowOffset + UInt64(index) * 0x1000, interrupt: interrupts[index])
+        }
+    }
+}
+
+/// The virtio devices of one run: their transports on the MMIO bus, their interrupt
+/// groups, and the I/O thread (an EventManager loop) that serves every queue, so device
+/// work never runs on a vCPU thread.
+final class VirtioAttachments: @unchecked Sendable {
+    // @unchecked: built and torn down by the thread in IntegrationVMM.run; the parts are thread-safe.
+    typealias Memory = GuestMemoryMap<MmapRegion>
+
+    let loop: EventLoopThread
+    private(set) var groups: [KVMLegacyInterruptGroup] = []
+    private(set) var transports: [MmioTransport<Memory>] = []
+    /// Devices whose queue notifications fall back to MMIO exits (no ioeventfd).
+    private(set) var notifyExits = 0
+
+    private init(loop: EventLoopThread) { self.loop = loop }
+
+    /// Creates each device in `options` at its place, wires its interrupt and ioeventfds.
+    static func attach(
+        _ options: [VirtioDeviceOption], at places: [VirtioPlacement], vm: KVMVirtualMachine, memory: Memory,
+        buses: DeviceBuses
+    ) throws(VMMError) -> VirtioAttachments? {
+        guard !options.isEmpty else { return nil }
+        let loop: EventLoopThread
+        do {
+            loop = try EventLoopThread.start()
+        } catch {
+            throw VMMError("virtio I/O thread: \(error)")
+        }
+        let attachments = VirtioAttachments(loop: loop)
+        do throws(VMMError) {
+            for (option, place) in zip(options, places) {
+                try attachments.attach(option, at: place, vm: vm, memory: memory, buses: buses)
+            }
+        } catch {
+            attachments.shutdown()
+            throw error
+        }
+        return attachments
+    }
+
+    private func attach(
+        _ option: VirtioDeviceOption, at place: VirtioPlacement, vm: KVMVirtualMachine, memory: Memory,
+        buses: DeviceBuses
+    ) throws(VMMError) {
+        let what = "virtio device at 0x\(String(place.base, radix: 16))"
+        let group: KVMLegacyInterruptGroup
+        do {
+            group = try KVMLegacyInterruptGroup(vm: vm, lines: [LegacyInterruptLine(pin: place.interrupt)])
+            try group.enable()
+        } catch {
+            throw VMMError("\(what): interrupt \(place.interrupt): \(error)")
+        }
+        groups.append(group)
+        let device = try Self.makeDevice(option)
+        let transport: MmioTransport<Memory>
+        do {
+            transport = try MmioTransport(
+                device: device, interrupt: VirtioInterrupt(group: group, index: 0), eventLoop: loop.remote,
+                memory: memory)
+            try buses.mmio.insert(transport, at: BusRange(base: place.base, size: MmioTransport<Memory>.windowSize))
+        } catch {
+            throw VMMError("\(what): \(error)")
+        }
+        transports.append(transport)
+        // Notifications through an ioeventfd do not leave the kernel; without one they arrive as MMIO exits.
+        for notifier in transport.notifiers {
+            do {
+                try vm.registerIOEventFd(
+                    notifier.event, address: .mmio(place.base + MmioRegister.queueNotify), length: 4,
+                    datamatch: UInt64(notifier.queueIndex))
+            } catch {
+                notifyExits += 1
+            }
+        }
+    }
+
+    static func makeDevice(_ option: VirtioDeviceOption) throws(VMMError) -> any VirtioDevice<Memory> {
+        switch option {
+        case .entropy:
+            return EntropyDevice<Memory>()
+        case .block(let path, let readOnly, let direct, let id):
+            do {
+                return try BlockDevice<Memory>(
+                    path: path, options: DiskImage.Options(readOnly: readOnly, direct: direct, identifier: id))
+            } catch {
+                throw VMMError("--block \(path): \(error)")
+            }
+        case .vsock(let cid, let path):
+            do {
+                return try VsockDevice<Memory>(configuration: VsockConfiguration(guestCID: cid, socketPath: path))
+            } catch {
+                throw VMMError("--vsock: \(error)")
+            }
+        case .console(let path):
+            let file: ConsoleFile
+            do {
+                file = try ConsoleFile(path: path)
+            } catch {
+                throw VMMError("--console: \(path): \(error)")
+            }
+            return ConsoleDevice<Memory>(output: { bytes in file.append(bytes) })
+        case .net(let name, let macBytes):
+            do {
+                let mac = try macBytes.flatMap { MacAddress(bytes: $0) } ?? MacAddress.random()
+                return try NetDevice<Memory>(tap: try Tap(name: name), mac: mac)
+            } catch let error as TapError {
+                throw VMMError("--net: \(error)")
+            } catch {
+                throw VMMError("--net \(name): \(error)")
+            }
+        }
+    }
+
+    /// Installs `program` on the I/O thread (it was started before the VMM thread's own filter).
+    func installFilter(_ program: BPFProgram) throws(VMMError) {
+        let result: String?
+        do {
+            result = try loop.remote.call { _ in
+                do throws(VMMError) {
+                    try Sandbox.install(program, category: "io")
+                    return nil
+                } catch {
+                    return error.description
+                }
+            }
+        } catch {
+            throw VMMError("virtio I/O thread: \(error)")
+        }
+        if let result { throw VMMError(result) }
+    }
+
+    /// Stops the I/O thread and detaches the interrupts (from the thread whose filter allows KVM_IRQFD).
+    func shutdown() {
+        _ = loop.stopAndJoin()
+        for group in groups { try? group.disable() }
+    }
+}
+
+/// The file virtio-console output is appended to (written on the I/O thread).
+final class ConsoleFile: Sendable {
+    let descriptor: FileDescriptor
+
+    init(path: String) throws(SystemError) {
+        descriptor = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode: 0o644)
+    }
+
+    /// Appends `bytes`; a failing file drops output rather than stopping the guest.
+    func append(_ bytes: [UInt8]) { try? descriptor.write(bytes) }
+}

@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import PackageDescription
+
+let package = Package(
+    name: "VirtioDevices",
+    products: [
+        .library(name: "VirtioDevices", targets: ["VirtioDevices"])
+    ],
+    dependencies: [
+        .package(path: "../EventManager"),
+        .package(path: "../VMDevice"),
+        .package(path: "../VMMSysUtil"),
+        .package(path: "../VMMemory"),
+        .package(path: "../VirtioQueue"),
+    ],
+    targets: [
+        .target(
+            name: "VirtioDevices",
+            dependencies: [
+                .product(name: "EventManager", package: "EventManager"),
+                .product(name: "VMDevice", package: "VMDevice"),
+                .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+                .product(name: "VMMemory", package: "VMMemory"),
+                .product(name: "VirtioQueue", package: "VirtioQueue"),
+            ]),
+        .testTarget(
+            name: "VirtioDevicesTests",
+            dependencies: [
+                "VirtioDevices",
+                .product(name: "EventManager", package: "EventManager"),
+                .product(name: "VMDevice", package: "VMDevice"),
+                .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+                .product(name: "VMMemory", package: "VMMemory"),
+                .product(name: "VMMemoryLinux", package: "VMMemory"),
+                .product(name: "VirtioQueue", package: "VirtioQueue"),
+            ]),
+    ]
+)

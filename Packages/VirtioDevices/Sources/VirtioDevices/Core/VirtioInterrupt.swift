@@ -1,0 +1,64 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import Synchronization
+import VMDevice
+
+/// A device's interrupt: the `InterruptStatus` bits the driver reads and acknowledges,
+/// and the line (one interrupt of a VMDevice `InterruptSourceGroup`, for example an
+/// irqfd on an IOAPIC pin) that tells the driver to look.
+///
+/// Thread-safe: devices signal from their I/O thread while vCPU threads read and
+/// acknowledge the status through the transport.
+///
+/// ```swift
+/// let group = try KVMLegacyInterruptGroup(vm: vm, lines: [LegacyInterruptLine(pin: 5)])
+/// try group.enable()
+/// let interrupt = VirtioInterrupt(group: group, index: 0)
+/// interrupt.signal(.usedBuffer)
+/// ```
+public final class VirtioInterrupt: Sendable {
+    /// The reasons in `InterruptStatus`.
+    public struct Reason: OptionSet, Sendable, Hashable {
+        /// The raw bits.
+        public let rawValue: UInt32
+        /// Creates reasons from raw bits.
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        /// Bit 0: the device used buffers in at least one queue.
+        public static let usedBuffer = Reason(rawValue: 1 << 0)
+        /// Bit 1: the configuration changed (or the device needs a reset).
+        public static let configurationChange = Reason(rawValue: 1 << 1)
+    }
+
+    /// The group the line belongs to.
+    public let group: any InterruptSourceGroup
+    /// Which interrupt of the group.
+    public let index: Int
+    private let status = Atomic<UInt32>(0)
+    private let failures = Atomic<Int>(0)
+
+    /// Signals through interrupt `index` of `group`.
+    public init(group: any InterruptSourceGroup, index: Int) {
+        self.group = group
+        self.index = index
+    }
+
+    /// The pending reasons (`InterruptStatus`).
+    public var pending: Reason { Reason(rawValue: status.load(ordering: .acquiring)) }
+    /// How many times the line refused to fire (group disabled or failing).
+    public var failedSignals: Int { failures.load(ordering: .relaxed) }
+
+    /// Sets `reason` and fires the line.
+    public func signal(_ reason: Reason) {
+        status.bitwiseOr(reason.rawValue, ordering: .acquiringAndReleasing)
+        do { try group.trigger(index: index) } catch { failures.add(1, ordering: .relaxed) }
+    }
+
+    /// The driver's `InterruptACK`: clears the acknowledged bits.
+    public func acknowledge(_ reason: Reason) {
+        status.bitwiseAnd(~reason.rawValue, ordering: .acquiringAndReleasing)
+    }
+
+    /// Clears every bit (device reset).
+    public func clear() { status.store(0, ordering: .releasing) }
+}

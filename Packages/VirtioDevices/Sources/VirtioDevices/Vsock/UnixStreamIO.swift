@@ -1,0 +1,206 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import Glibc
+import VMMSysUtil
+import VMMemory
+
+/// The outcome of one non-blocking transfer on a stream socket.
+enum StreamTransfer: Equatable {
+    /// This many bytes (more than zero) moved.
+    case transferred(Int)
+    /// Nothing to read, or no room to write, right now.
+    case wouldBlock
+    /// The peer will send nothing more (a read returned 0).
+    case endOfStream
+    /// The socket failed (`EPIPE`, `ECONNRESET`...): the connection is over.
+    case failed(Errno)
+}
+
+/// Non-blocking `AF_UNIX` stream socket calls for the vsock backend. Every
+/// descriptor it creates is non-blocking and close-on-exec; every write uses
+/// `MSG_NOSIGNAL`, so a peer that went away is an error, never a `SIGPIPE`.
+enum UnixStreamIO {
+    /// The longest path `sockaddr_un` holds (its 108 bytes minus the terminating NUL).
+    static var maximumPathLength: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1 }
+
+    /// `sockaddr_un` for `path`; nil when the path is empty, too long or holds a NUL.
+    static func address(_ path: String) -> sockaddr_un? {
+        let bytes = Array(path.utf8)
+        guard !bytes.isEmpty, bytes.count <= maximumPathLength, !bytes.contains(0) else { return nil }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        // SAFETY: sun_path is a fixed 108-byte field of `address`; bytes.count <= 107 was
+        // checked above, so the copy stays inside it and the zeroed tail keeps the NUL.
+        withUnsafeMutableBytes(of: &address.sun_path) { field in
+            field.copyBytes(from: bytes)
+        }
+        return address
+    }
+
+    static func makeSocket() throws(SystemError) -> FileDescriptor {
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        let fd = socket(AF_UNIX, type, 0)
+        if fd < 0 { throw SystemError.current("socket(AF_UNIX)") }
+        return FileDescriptor(owning: fd)
+    }
+
+    /// Binds and listens on `path`. An existing file there fails with `EADDRINUSE`.
+    static func listen(at path: String, backlog: Int32) throws(SystemError) -> FileDescriptor {
+        guard var address = address(path) else { throw SystemError("bind(\(path))", errno: .invalidArgument) }
+        let socket = try makeSocket()
+        // SAFETY: sockaddr_un is a sockaddr with a longer address field; bind reads
+        // exactly MemoryLayout<sockaddr_un>.size bytes of `address`, which is alive here.
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if bound != 0 { throw SystemError.current("bind(\(path))") }
+        if Glibc.listen(socket.rawValue, backlog) != 0 {
+            let error = SystemError.current("listen(\(path))")
+            _ = unlink(path)
+            throw error
+        }
+        return socket
+    }
+
+    /// Connects to the listener at `path` without blocking. A Unix stream connect
+    /// completes at once or fails (`EAGAIN` when the listener's backlog is full).
+    static func connect(to path: String) throws(SystemError) -> FileDescriptor {
+        guard var address = address(path) else { throw SystemError("connect(\(path))", errno: .invalidArgument) }
+        let socket = try makeSocket()
+        // SAFETY: as in listen(at:): connect reads sizeof(sockaddr_un) bytes of `address`.
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if connected != 0 { throw SystemError.current("connect(\(path))") }
+        return socket
+    }
+
+    /// Accepts one pending client (non-blocking, close-on-exec); nil when none is waiting.
+    static func accept(_ listener: borrowing FileDescriptor) throws(SystemError) -> FileDescriptor? {
+        // Swift's Glibc has no accept4, so the flags are set right after accept.
+        let fd = Glibc.accept(listener.rawValue, nil, nil)
+        if fd < 0 {
+            let errno = Errno.current
+            if errno == .wouldBlock || errno == .interrupted || errno.rawValue == ECONNABORTED { return nil }
+            throw SystemError("accept", errno: errno)
+        }
+        let client = FileDescriptor(owning: fd)
+        let flags = fcntl(fd, F_GETFL)
+        if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 {
+            throw SystemError.current("fcntl(accepted socket)")
+        }
+        return client
+    }
+
+    /// Reads into `buffer` (`peek`: leaves the bytes queued).
+    static func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, peek: Bool = false) -> StreamTransfer {
+        let flags = Int32(MSG_DONTWAIT) | (peek ? Int32(MSG_PEEK) : 0)
+        while true {
+            let count = recv(fd, buffer.baseAddress, buffer.count, flags)
+            if count > 0 { return .transferred(count) }
+            if count == 0 { return buffer.isEmpty ? .wouldBlock : .endOfStream }
+            let errno = Errno.current
+            if errno == .interrupted { continue }
+            return errno == .wouldBlock ? .wouldBlock : .failed(errno)
+        }
+    }
+
+    /// Reads into `buffer`, copying the result out as an array.
+    static func receive(_ fd: Int32, maximum: Int, peek: Bool = false) -> (StreamTransfer, [UInt8]) {
+        var bytes = [UInt8](repeating: 0, count: max(0, maximum))
+        // SAFETY: receive(_:into:) writes at most bytes.count bytes into the array's storage.
+        let outcome = bytes.withUnsafeMutableBytes { receive(fd, into: $0, peek: peek) }
+        if case .transferred(let count) = outcome { return (outcome, Array(bytes[..<count])) }
+        return (outcome, [])
+    }
+
+    /// Writes as much of `bytes` as the socket takes now.
+    static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> StreamTransfer {
+        guard !bytes.isEmpty else { return .transferred(0) }
+        while true {
+            let count = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+            if count >= 0 { return count == 0 ? .wouldBlock : .transferred(count) }
+            let errno = Errno.current
+            if errno == .interrupted { continue }
+            return errno == .wouldBlock ? .wouldBlock : .failed(errno)
+        }
+    }
+
+    /// Writes as much of `bytes` as the socket takes now.
+    static func send(_ fd: Int32, _ bytes: [UInt8]) -> StreamTransfer {
+        // SAFETY: send(_:_:) only reads the array's storage, alive for the call.
+        bytes.withUnsafeBytes { send(fd, $0) }
+    }
+
+    /// `sendmsg` straight from guest memory (no copy through the host heap).
+    static func send(_ fd: Int32, slices: [VolatileSlice]) -> StreamTransfer {
+        guard !slices.isEmpty else { return .transferred(0) }
+        var vectors = slices.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+        while true {
+            // SAFETY: each iovec is a VolatileSlice, a bounds-checked window of mapped guest
+            // memory that stays mapped while the caller holds the memory object; the kernel
+            // only reads through them. `vectors` outlives the call.
+            let count = vectors.withUnsafeMutableBufferPointer { buffer -> Int in
+                var message = msghdr()
+                message.msg_iov = buffer.baseAddress
+                message.msg_iovlen = buffer.count
+                return sendmsg(fd, &message, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+            }
+            if count >= 0 { return count == 0 ? .wouldBlock : .transferred(count) }
+            let errno = Errno.current
+            if errno == .interrupted { continue }
+            return errno == .wouldBlock ? .wouldBlock : .failed(errno)
+        }
+    }
+
+    /// `recvmsg` straight into guest memory; marks what was written dirty.
+    static func receive(_ fd: Int32, slices: [VolatileSlice]) -> StreamTransfer {
+        guard !slices.isEmpty else { return .wouldBlock }
+        var vectors = slices.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+        while true {
+            // SAFETY: as in send(_:slices:); the kernel writes only inside each slice's
+            // `count` bytes of mapped guest memory.
+            let count = vectors.withUnsafeMutableBufferPointer { buffer -> Int in
+                var message = msghdr()
+                message.msg_iov = buffer.baseAddress
+                message.msg_iovlen = buffer.count
+                return recvmsg(fd, &message, Int32(MSG_DONTWAIT))
+            }
+            if count > 0 {
+                var left = count
+                for slice in slices where left > 0 {
+                    slice.markDirty()
+                    left -= slice.count
+                }
+                return .transferred(count)
+            }
+            if count == 0 { return .endOfStream }
+            let errno = Errno.current
+            if errno == .interrupted { continue }
+            return errno == .wouldBlock ? .wouldBlock : .failed(errno)
+        }
+    }
+
+    /// Stops sending on `fd`; the peer reads end of stream.
+    static func shutdownWrite(_ fd: Int32) {
+        _ = shutdown(fd, Int32(SHUT_WR))
+    }
+
+    /// The (device, inode) pair of the file at `path`, or nil.
+    static func identity(of path: String) -> FileIdentity? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+    }
+}
+
+/// Which file a path named when it was looked at, to unlink only our own socket.
+struct FileIdentity: Equatable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+}
