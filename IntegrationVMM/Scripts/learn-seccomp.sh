@@ -28,6 +28,18 @@ sleep 5
 kill -TERM $! && wait $! || true
 (sleep 5; printf '\001x') | script -qfec "$binary ${learn[*]}" /dev/null >/dev/null || true
 
+# Every virtio device at work: block reads, writes, flush and discard, rng, console output,
+# vsock both ways' setup, and a tap in a throwaway network namespace.
+work=$(mktemp -d)
+trap 'rm -rf "$work"; ip netns del "learn$$" 2>/dev/null || true' EXIT
+truncate -s 64M "$work/disk.img"
+ip netns add "learn$$" && ip netns exec "learn$$" ip tuntap add dev learn0 mode tap vnet_hdr &&
+    ip netns exec "learn$$" ip addr add 172.31.0.1/24 dev learn0 && ip netns exec "learn$$" ip link set learn0 up
+ip netns exec "learn$$" "$binary" "${learn[@]}" --block path="$work/disk.img" --rng --console output="$work/hvc0" \
+    --vsock cid=3,uds="$work/v.sock" --net tap=learn0 --command \
+    'dd if=/dev/hwrng of=/dev/vda bs=4096 count=16 oflag=direct; sync; blkdiscard /dev/vda 2>/dev/null; dd if=/dev/vda of=/dev/null bs=4096 count=16 iflag=direct; echo x > /dev/hvc0; ip addr add 172.31.0.2/24 dev eth0; ip link set eth0 up; ping -c 2 172.31.0.1' \
+    >/dev/null || true
+
 dmesg | tail -n +"$((before + 1))" | { grep 'type=1326' || true; } | { grep -F "exe=\"$exe\"" || true; } | python3 -c '
 import re, sys
 names = {}
@@ -39,7 +51,7 @@ seen = {}
 for line in sys.stdin:
     comm = re.search(r"comm=\"([^\"]*)\"", line).group(1)
     number = int(re.search(r" syscall=(\d+)", line).group(1))
-    category = "vcpu" if comm.startswith("vcpu") else "vmm"
+    category = "vcpu" if comm.startswith("vcpu") else "io" if comm == "virtio-io" else "vmm"
     seen.setdefault(category, set()).add(names.get(number, str(number)))
 print("missing:")
 for category in sorted(seen):

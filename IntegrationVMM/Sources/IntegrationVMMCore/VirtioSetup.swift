@@ -150,6 +150,8 @@ final class VirtioAttachments: @unchecked Sendable {
         } catch {
             throw VMMError("virtio I/O thread: \(error)")
         }
+        // Named for `ps -L`, audit records and the seccomp trap reporter.
+        _ = try? loop.remote.call { _ in try? ThreadName.set("virtio-io") }
         let attachments = VirtioAttachments(loop: loop)
         do throws(VMMError) {
             for (option, place) in zip(options, places) {

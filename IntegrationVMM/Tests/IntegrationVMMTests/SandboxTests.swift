@@ -42,6 +42,34 @@ struct SandboxTests {
         }
     }
 
+    /// The virtio I/O thread: file, tap and socket I/O on descriptors it already has, no new
+    /// files, processes or KVM calls.
+    @Test func theIOThreadMayServeDevicesButOpensNothing() throws {
+        let badFD = UInt64(bitPattern: -1)
+        for call in ["preadv", "pwritev", "readv", "writev", "fdatasync", "fallocate", "connect", "accept4", "fcntl"] {
+            #expect(try sandbox.io.probe(call, arguments: [badFD, 0, 0, 0]) == .failed(.badFileDescriptor), "\(call)")
+        }
+        guard case .returned = try sandbox.io.probe("getrandom", arguments: [0, 0, 0]) else {
+            Issue.record("getrandom did not run under the io filter")
+            return
+        }
+        for call in ["ioctl", "openat", "open", "execve", "clone", "clone3", "ptrace", "mount", "kill", "bind"] {
+            guard case .trapped = try sandbox.io.probe(call) else {
+                Issue.record("io filter lets \(call) through")
+                continue
+            }
+        }
+    }
+
+    /// TUNSETOFFLOAD is the one non-KVM ioctl a vCPU may make (virtio-net activation on DRIVER_OK).
+    @Test func vcpuThreadsMaySetTapOffloadsOnly() throws {
+        let badFD = UInt64(bitPattern: -1)
+        #expect(try sandbox.vcpu.probe("ioctl", arguments: [badFD, 0x4004_54d0]) == .failed(.badFileDescriptor))
+        #expect(
+            try sandbox.vcpu.probe("ioctl", arguments: [badFD, 0x4004_54ca])
+                == .trapped(syscall: Self.ioctlNumber, data: 0))
+    }
+
     @Test func theVMMThreadMayWaitAndRestoreTheTerminalOnly() throws {
         #expect(
             try sandbox.vmm.probe("read", arguments: [UInt64(bitPattern: -1), 0, 0]) == .failed(.badFileDescriptor))
