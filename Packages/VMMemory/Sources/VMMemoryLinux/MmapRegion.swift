@@ -75,6 +75,16 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
 
     /// Mapping options.
     public struct Options: Sendable {
+        /// These options for a hugetlb mapping: never `MAP_NORESERVE`. Huge pages are reserved
+        /// when mapped, so a host without enough free ones refuses the mapping (and `.preferred`
+        /// falls back to normal pages); with `MAP_NORESERVE` the mapping would succeed and the
+        /// first touch of a page that cannot be had would raise SIGBUS.
+        var reservingHugePages: Options {
+            var copy = self
+            copy.noReserve = false
+            return copy
+        }
+
         /// Huge page use; check ``MmapRegion/usesHugePages`` for the outcome.
         public var hugePages: HugePages
         /// Surround the region with one inaccessible page on each side, so a stray
@@ -167,7 +177,7 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
                 try checkPageAligned(size, hugePageSize)
                 let mapping = try map(
                     size: size, pageSize: hugePageSize, flags: hugeFlags, descriptor: -1, offset: 0,
-                    options: options)
+                    options: options.reservingHugePages)
                 return MmapRegion(
                     start: start, size: size, mapping: mapping, pageSize: hugePageSize, descriptor: nil, fileOffset: 0,
                     options: options)
@@ -196,7 +206,7 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
                 let file = try memfd(name: name, size: size, flags: [.allowSealing, .hugeTLB2MiB])
                 return try mapShared(
                     start: start, size: size, file: file, offset: 0, pageSize: hugePageSize,
-                    options: options)
+                    options: options.reservingHugePages)
             } catch {
                 if options.hugePages == .required { throw error }
             }

@@ -163,6 +163,24 @@ func hugePagesFree() throws -> Int {
             at: .zero, size: size, options: .init(hugePages: .preferred, guardPages: true))
         #expect(preferred.usesHugePages == available)
         try GuestMemoryMap(regions: [preferred]).write([1, 2, 3], to: GuestAddress(size - 3))
+        // MAP_NORESERVE is never used for huge pages: without free ones `.preferred` falls back to
+        // normal pages (touching them must not raise SIGBUS) and `.required` is refused.
+        let unreserved = MmapRegion.Options(hugePages: .preferred, noReserve: true)
+        for region in [
+            try MmapRegion.anonymous(at: .zero, size: size, options: unreserved),
+            try MmapRegion.memfd(at: .zero, size: size, options: unreserved),
+        ] {
+            #expect(region.usesHugePages == available)
+            let memory = try GuestMemoryMap(regions: [region])
+            try memory.fill(0x5a, count: size, at: .zero)
+            #expect(try memory.read(count: 1, from: GuestAddress(size - 1)) == [0x5a])
+        }
+        if !available {
+            #expect(throws: MmapRegionError.self) {
+                try MmapRegion.anonymous(
+                    at: .zero, size: size, options: .init(hugePages: .required, noReserve: true))
+            }
+        }
         // A huge page region must be a multiple of 2 MiB.
         #expect(throws: MmapRegionError.sizeNotPageAligned(size: page, pageSize: MmapRegion.hugePageSize)) {
             try MmapRegion.anonymous(at: .zero, size: page, options: .init(hugePages: .required))
