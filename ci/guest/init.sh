@@ -6,16 +6,20 @@
 #
 # Contract with the VMM (see ci/guest/README.md):
 #   prints  VMM-GUEST-READY uptime=<s> cpus=<n> kernel=<release>  once userspace runs,
-#   runs    the command in vmm.cmd="..." on the kernel command line (if any) with
-#           `sh -c` (a kernel parameter, not arguments after `--`: VMMs such as
+#   runs    the command in vmm.cmd="..." on the kernel command line (if any) in a
+#           subshell (a kernel parameter, not arguments after `--`: VMMs such as
 #           QEMU microvm append their own parameters, e.g. virtio_mmio.device=),
 #   prints  VMM-GUEST-EXIT status=<n>  with that command's exit status,
 #   then    reboots (with reboot=t the kernel triple-faults: the VMM sees the exit)
 #           or powers off when the kernel command line has vmm.poweroff.
 # Each marker is printed as a whole line on /dev/console.
+#
+# Every process costs on a PVM host (fork, exec and page faults run in the host's
+# instruction emulator, ~1 s each), so this script starts as few as it can: one
+# `mount -a` (/etc/fstab: proc, sysfs, devtmpfs), shell builtins for the rest.
 
 export PATH=/bin:/sbin
-mountpoint -q /proc || mount -t proc proc /proc
+[ -r /proc/uptime ] || mount -a
 
 # A kernel without XSAVE (kvmpvm_compat clears it: PVM's emulator cannot run it)
 # switches tasks with FXSAVE, which covers x87/SSE only. Guest user mode runs
@@ -23,24 +27,45 @@ mountpoint -q /proc || mount -t proc proc /proc
 # glibc would pick AVX string functions whose YMM/ZMM upper halves and opmask
 # registers leak between processes. Keep glibc (busybox is static glibc) on SSE2,
 # and re-execute /init so that it and every child start with the setting.
-if [ -z "$VMM_GUEST_NO_AVX" ] && ! grep -qw xsave /proc/cpuinfo; then
+# `kvmpvm_compat` on the command line always hides XSAVE, which saves a grep.
+read -r cmdline </proc/cmdline
+hidden_xsave() {
+    case " $cmdline " in
+    *" kvmpvm_compat "*) return 0 ;;
+    *) ! grep -qw xsave /proc/cpuinfo ;;
+    esac
+}
+if [ -z "$VMM_GUEST_NO_AVX" ] && hidden_xsave; then
     export VMM_GUEST_NO_AVX=1
     export GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD,-XSAVE,-XSAVEC
     exec /bin/sh /init "$@"
 fi
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
 
 read -r uptime _ </proc/uptime
-echo "VMM-GUEST-READY uptime=$uptime cpus=$(nproc) kernel=$(uname -r)"
+read -r online </sys/devices/system/cpu/online
+case "$online" in
+*,*) cpus=$(nproc) ;;
+*) cpus=$((${online##*-} + 1)) ;;
+esac
+read -r release </proc/sys/kernel/osrelease
+echo "VMM-GUEST-READY uptime=$uptime cpus=$cpus kernel=$release"
 
-cmdline=$(cat /proc/cmdline)
-command=$(echo "$cmdline" | sed -n -e 's/.*vmm\.cmd="\([^"]*\)".*/\1/p')
-[ -n "$command" ] || command=$(echo "$cmdline" | sed -n -e 's/.*vmm\.cmd=\([^" ][^ ]*\).*/\1/p')
+# The last vmm.cmd= wins; a quoted command ends at the next double quote.
+command=
+case "$cmdline" in
+*'vmm.cmd="'*)
+    command=${cmdline##*vmm.cmd=\"}
+    command=${command%%\"*}
+    ;;
+*vmm.cmd=*)
+    command=${cmdline##*vmm.cmd=}
+    command=${command%% *}
+    ;;
+esac
 status=0
 if [ -n "$command" ]; then
-    sh -c "$command"
+    (eval "$command")
     status=$?
 fi
 echo "VMM-GUEST-EXIT status=$status"

@@ -95,6 +95,8 @@ public struct RunOptions: Sendable {
     public var processStart = ContinuousClock.now
     /// Seccomp filters for the VMM and vCPU threads, installed once setup is done; nil runs unfiltered.
     public var sandbox: Sandbox?
+    /// Samples every vCPU's instruction pointer while the guest runs (see ``GuestProfiler``); nil does not.
+    public var profiler: GuestProfiler?
 
     /// Defaults: everything to stdout, stdin forwarded.
     public init() {}
@@ -280,7 +282,9 @@ public enum IntegrationVMM {
             let thread = Thread {
                 // The kernel's name for the thread (comm): what `ps -L`, audit records and the trap reporter show.
                 try? ThreadName.set("vcpu\(cpu.id)")
-                runVCPU(cpu, control: control, console: console, kick: kick, filter: sandbox?.vcpu)
+                runVCPU(
+                    cpu, control: control, console: console, kick: kick, filter: sandbox?.vcpu,
+                    profiler: options.profiler)
                 finished.leave()
             }
             thread.stackSize = 1 << 20
@@ -297,7 +301,7 @@ public enum IntegrationVMM {
             }
         }
 
-        waitForOutcome(control: control, signals: signals, input: input)
+        waitForOutcome(control: control, signals: signals, input: input, profiler: options.profiler)
         control.kickAll()
         if finished.wait(timeout: .now() + 5) == .timedOut {
             printError("integration-vmm: warning: a vCPU thread did not stop within 5 s")
@@ -320,15 +324,22 @@ public enum IntegrationVMM {
     }
 
     /// Waits for a vCPU outcome, a stop signal, or (interactive) Ctrl-A X on stdin.
-    static func waitForOutcome(control: RunControl, signals: borrowing SignalFd, input: ConsoleInput?) {
+    /// With a profiler it wakes every profiler interval and kicks every vCPU, which records its RIP.
+    static func waitForOutcome(
+        control: RunControl, signals: borrowing SignalFd, input: ConsoleInput?, profiler: GuestProfiler?
+    ) {
         var fds = [
             pollfd(fd: control.wake.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
             pollfd(fd: signals.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
         ]
         if input != nil { fds.append(pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)) }
         while control.outcome == nil {
-            let ready = poll(&fds, nfds_t(fds.count), -1)
+            let ready = poll(&fds, nfds_t(fds.count), profiler?.intervalMilliseconds ?? -1)
             if ready < 0 { if errno == EINTR { continue } else { break } }
+            if ready == 0 {
+                control.kickAll()  // only with a profiler: the timeout is infinite otherwise
+                continue
+            }
             if fds[1].revents != 0, let info = try? signals.read() {
                 control.finish(.stopped(signal: info.signal))
             }
@@ -340,7 +351,8 @@ public enum IntegrationVMM {
 
     /// The vCPU loop: runs until an outcome is set or the vCPU stops by itself.
     static func runVCPU(
-        _ cpu: KVMVirtualCPU, control: RunControl, console: ConsoleOutput, kick: KickSignal, filter: BPFProgram?
+        _ cpu: KVMVirtualCPU, control: RunControl, console: ConsoleOutput, kick: KickSignal, filter: BPFProgram?,
+        profiler: GuestProfiler? = nil
     ) {
         do {
             control.register(try cpu.kicker(signal: kick))
@@ -366,7 +378,11 @@ public enum IntegrationVMM {
                 return
             }
             switch exit {
-            case .ioHandled, .interrupted:
+            case .interrupted:
+                if let profiler, control.outcome == nil, let rip = try? cpu.standardRegisters().rip {
+                    profiler.record(vcpu: Int(cpu.id), rip: rip)
+                }
+            case .ioHandled:
                 continue
             case .halt:
                 continue  // only without an in-kernel irqchip; ours has one

@@ -62,6 +62,16 @@ struct IntegrationVMMCommand: ParsableCommand {
     @Flag(help: "Print the time to the userspace marker and the boot timer on stderr.")
     var times = false
 
+    @Option(
+        help: """
+            Profile the guest: sample every vCPU's instruction pointer and write a report (functions from the \
+            ELF kernel's symbol table, by share and by 5 s window) to FILE, the raw samples to FILE.samples.
+            """)
+    var profile: String?
+
+    @Option(help: "Milliseconds between two profile samples of every vCPU (1 ... 1000).")
+    var profileInterval = 2
+
     @Flag(help: "Run without the seccomp filters that are otherwise installed on the VMM and vCPU threads.")
     var noSeccomp = false
 
@@ -101,8 +111,22 @@ struct IntegrationVMMCommand: ParsableCommand {
         options.console = command == nil ? .everything : .commandOutput
         options.forwardInput = command == nil
         options.sandbox = sandbox
+        // The profile's files are opened before the run: the VMM thread's seccomp filter forbids opening files.
+        var profileOutput: ProfileOutput?
+        if let profile {
+            do {
+                profileOutput = try ProfileOutput(path: profile, kernel: config.kernel)
+            } catch {
+                printError("integration-vmm: \(error)")
+                return GuestOutcome.vmmErrorStatus
+            }
+            options.profiler = GuestProfiler(interval: .milliseconds(min(max(profileInterval, 1), 1000)))
+        }
         do {
             let result = try IntegrationVMM.run(config, options: options)
+            if let profileOutput, let profiler = options.profiler {
+                profileOutput.write(profiler)
+            }
             if times, result.console.sawReady {
                 printError("integration-vmm: run ended after \(ContinuousClock.now - start)")
             }
@@ -179,5 +203,40 @@ struct IntegrationVMMCommand: ParsableCommand {
         if rng { config.virtioDevices.append(.entropy) }
         try config.validate()
         return config
+    }
+}
+
+/// Where `--profile` writes: the report and the raw samples, opened before the run, and the kernel's symbols.
+struct ProfileOutput {
+    let path: String
+    let report: FileHandle
+    let samples: FileHandle
+    let symbols: ProfileSymbols?
+
+    init(path: String, kernel: String) throws(VMMError) {
+        func create(_ file: String) throws(VMMError) -> FileHandle {
+            guard FileManager.default.createFile(atPath: file, contents: nil),
+                let handle = FileHandle(forWritingAtPath: file)
+            else { throw VMMError("--profile: cannot create \(file)") }
+            return handle
+        }
+        self.path = path
+        report = try create(path)
+        samples = try create(path + ".samples")
+        symbols = ProfileSymbols.load(kernelPath: kernel)
+    }
+
+    /// Writes the report (functions named when the kernel had a symbol table) and one line per sample:
+    /// milliseconds since the start, vCPU index, RIP in hex.
+    func write(_ profiler: GuestProfiler) {
+        let text = profiler.report { symbols?.lookup($0) }
+        let raw = profiler.samples.map { "\($0.milliseconds) \($0.vcpu) \(String($0.rip, radix: 16))\n" }.joined()
+        do {
+            try report.write(contentsOf: Data(text.utf8))
+            try samples.write(contentsOf: Data(raw.utf8))
+            printError("integration-vmm: profile (\(profiler.samples.count) samples) written to \(path)")
+        } catch {
+            printError("integration-vmm: cannot write the profile to \(path): \(error)")
+        }
     }
 }

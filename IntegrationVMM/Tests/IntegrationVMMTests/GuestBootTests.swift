@@ -233,15 +233,48 @@ struct GuestBootTests {
         try checkFacts(vcpus: 1, memoryMiB: 5000, timeout: 1200)
     }
 
+    /// Also profiles the boot (`--profile`): the kernel runs to the panic, so the samples must
+    /// name the kernel's own functions.
     @Test func guestPanicExitsNonZeroWithThePanicLine() throws {
         guard let (assets, binary) = try GuestRequirement.guest() else { return }
         let line = DefaultGuestParameters.complete(assets.commandLine) + " rdinit=/bin/false"
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("vmm-profile-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let profile = folder.appendingPathComponent("boot.profile").path
         let run = try VMMRun.run(
-            binary, ["--kernel", "path=\(assets.kernel.path),cmdline=\(line)", "--initrd", assets.initramfs!.path])
+            binary,
+            [
+                "--kernel", "path=\(assets.kernel.path),cmdline=\(line)", "--initrd", assets.initramfs!.path,
+                "--profile", profile, "--profile-interval", "5",
+            ])
         #expect(run.status == GuestOutcome.panicStatus, "stderr: \(run.stderr)")
         let stderrLines = run.stderr.split(whereSeparator: \.isNewline)
-        #expect(stderrLines.count == 1)
+        #expect(stderrLines.count == 2, "stderr: \(run.stderr)")
         #expect(run.stderr.contains("guest panic: Kernel panic - not syncing"))
+        #expect(stderrLines.contains { $0.hasPrefix("integration-vmm: profile (") })
+
+        let report = try String(contentsOfFile: profile, encoding: .utf8)
+        let samples = try String(contentsOfFile: profile + ".samples", encoding: .utf8)
+            .split(separator: "\n").map { $0.split(separator: " ") }
+        print("boot profile: \(samples.count) samples in \(run.seconds) s\n" + report.prefix(1500))
+        // One sample per 5 ms of a boot that takes seconds; the kernel never left kernel mode.
+        #expect(samples.count > 200)
+        #expect(samples.allSatisfy { $0.count == 3 && $0[1] == "0" && UInt64($0[2], radix: 16) != nil })
+        let milliseconds = samples.compactMap { Int($0[0]) }
+        #expect(milliseconds == milliseconds.sorted())
+        #expect(report.hasPrefix("guest profile: \(samples.count) samples"))
+        // The ELF kernel's symbol table names what ran: the boot path's functions appear, and at
+        // most a sliver of samples falls outside every symbol.
+        let header = report.split(separator: "\n").first.map(String.init) ?? ""
+        let kernelShare = header.components(separatedBy: "kernel ").last?.split(separator: "%").first
+            .flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        #expect((kernelShare ?? 0) >= 99, "\(header)")
+        let table = report.split(separator: "\n").dropFirst(3).prefix(60)
+        let leader = table.first.map { $0.split(separator: " ").last.map(String.init) ?? "" } ?? ""
+        #expect(!leader.isEmpty && leader.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." })
+        let unnamed = table.filter { $0.contains("[kernel 0x") }.count
+        #expect(unnamed <= 3, "\(report)")
     }
 
     @Test func poweroffExitsZeroWithOneVCPU() throws {

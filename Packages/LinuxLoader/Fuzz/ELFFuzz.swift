@@ -4,8 +4,9 @@
 import LinuxLoader
 import VMMemory
 
-/// libFuzzer entry: parse (and, when it parses, load) an ELF kernel — raw input when
-/// the first byte is even, otherwise patches applied to a valid template with a PVH note.
+/// libFuzzer entry: parse (and, when it parses, load) an ELF kernel and read its symbol
+/// table — raw input when the first byte is even, otherwise patches applied to a valid
+/// template with a PVH note and a symbol table.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzELF(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let input = inputBytes(data, size)
@@ -18,6 +19,22 @@ public func fuzzELF(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         if let pvh = loaded.pvhEntry { precondition(pvh.rawValue <= UInt64(UInt32.max)) }
     } catch {
         // A typed refusal is the expected outcome for most inputs.
+    }
+    do throws(LoaderError) {
+        let table = try ELFSymbolTable(bytes)
+        var previous: UInt64 = 0
+        for symbol in table.symbols {
+            precondition(symbol.address != 0 && symbol.address >= previous)
+            previous = symbol.address
+            // A symbol's own address always resolves, to a symbol there, at offset 0.
+            let found = table.symbol(containing: symbol.address)
+            precondition(found?.symbol.address == symbol.address && found?.offset == 0)
+            if let inside = table.symbol(containing: symbol.address &+ 0x123) {
+                precondition(inside.symbol.address &+ inside.offset == symbol.address &+ 0x123)
+            }
+        }
+    } catch {
+        // As above.
     }
     return 0
 }

@@ -62,9 +62,10 @@ let bzImageTemplate: [UInt8] = {
     return image
 }()
 
-/// A valid x86_64 ELF with two PT_LOAD segments and a Xen PVH note.
+/// A valid x86_64 ELF with two PT_LOAD segments, a Xen PVH note and a symbol table
+/// (`.strtab` at 0x1320, `.symtab` at 0x1340, four section headers at 0x1400).
 let elfTemplate: [UInt8] = {
-    var image = [UInt8](repeating: 0, count: 0x1400)
+    var image = [UInt8](repeating: 0, count: 0x1500)
     image[0] = 0x7f
     image[1] = 0x45
     image[2] = 0x4c
@@ -97,6 +98,34 @@ let elfTemplate: [UInt8] = {
     image[0x130d] = 0x65
     image[0x130e] = 0x6e
     put(UInt64(0x100_0040), at: 0x1310, in: &image)
+    // "\0start\0label\0"; symbols: null, start (FUNC, 0x40 bytes), label (NOTYPE, unsized).
+    let names: [UInt8] = [0, 0x73, 0x74, 0x61, 0x72, 0x74, 0, 0x6c, 0x61, 0x62, 0x65, 0x6c, 0]
+    for (index, byte) in names.enumerated() { image[0x1320 + index] = byte }
+    let symbols: [(name: UInt32, info: UInt8, address: UInt64, size: UInt64)] = [
+        (1, 0x12, 0x100_0000, 0x40), (7, 0x10, 0x100_0100, 0),
+    ]
+    for (index, symbol) in symbols.enumerated() {
+        let entry = 0x1340 + (index + 1) * 24
+        put(symbol.name, at: entry, in: &image)
+        image[entry + 4] = symbol.info
+        put(UInt16(1), at: entry + 6, in: &image)
+        put(symbol.address, at: entry + 8, in: &image)
+        put(symbol.size, at: entry + 16, in: &image)
+    }
+    let sections: [(type: UInt32, offset: UInt64, size: UInt64, link: UInt32, entrySize: UInt64)] = [
+        (0, 0, 0, 0, 0), (1, 0x400, 0x800, 0, 0), (2, 0x1340, 72, 3, 24), (3, 0x1320, UInt64(names.count), 0, 0),
+    ]
+    for (index, section) in sections.enumerated() {
+        let header = 0x1400 + index * 64
+        put(section.type, at: header + 4, in: &image)
+        put(section.offset, at: header + 24, in: &image)
+        put(section.size, at: header + 32, in: &image)
+        put(section.link, at: header + 40, in: &image)
+        put(section.entrySize, at: header + 56, in: &image)
+    }
+    put(UInt64(0x1400), at: 40, in: &image)
+    put(UInt16(64), at: 58, in: &image)
+    put(UInt16(sections.count), at: 60, in: &image)
     return image
 }()
 

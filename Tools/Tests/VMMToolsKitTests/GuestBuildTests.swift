@@ -183,12 +183,9 @@ func guestTemporaryFolder() throws -> URL {
                 FileManager.default.contents(atPath: $0.path)
             }).first
         else {
-            let what = "a PVM guest bzImage (vmm-tools guest kernel --flavor pvm, or ../shared/guest)"
-            if ProcessInfo.processInfo.environment["CI"] == "true" {
-                Issue.record("CI=true and \(what) is missing")
-            } else {
-                print("SKIPPED (loudly) extractsAVmlinuxWithAPVHNoteFromARealBzImage: \(what) is missing")
-            }
+            reportMissing(
+                "a PVM guest bzImage (vmm-tools guest kernel --flavor pvm, or ../shared/guest)",
+                test: "extractsAVmlinuxWithAPVHNoteFromARealBzImage")
             return
         }
         let folder = try guestTemporaryFolder()
@@ -199,5 +196,14 @@ func guestTemporaryFolder() throws -> URL {
         try image.extractVmlinux(to: vmlinux)
         let elf = try #require(FileManager.default.contents(atPath: vmlinux.path))
         #expect(KernelImage.pvhEntry(inELF: Array(elf)) != nil)
+    }
+}
+
+/// A test whose host prerequisite is missing: an issue under `CI=true` (CI must not skip), a loud line otherwise.
+func reportMissing(_ what: String, test: String) {
+    if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record("CI=true and \(what) is missing")
+    } else {
+        print("SKIPPED (loudly) \(test): \(what) is missing")
     }
 }

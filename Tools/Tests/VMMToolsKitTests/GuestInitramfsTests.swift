@@ -32,6 +32,22 @@ import Testing
         #expect(long[3].hasPrefix("lrwxrwxrwx") && long[3].hasSuffix("link -> hello.txt"))
     }
 
+    /// A symlink to an applet busybox was built without only prints "applet not found" in the guest.
+    @Test func everyDefaultAppletIsInTheHostsBusybox() throws {
+        let busybox = "/bin/busybox"
+        guard FileManager.default.isExecutableFile(atPath: busybox) else {
+            reportMissing("\(busybox) (busybox-static, ci/bootstrap)", test: "everyDefaultAppletIsInTheHostsBusybox")
+            return
+        }
+        let result = try ProcessRunner.run([busybox, "--list"], in: FileManager.default.temporaryDirectory)
+        #expect(result.succeeded, "\(result.output)")
+        let available = Set(result.output.split(separator: "\n").map(String.init))
+        #expect(available.count > 100, "busybox --list printed \(available.count) applets")
+        for applet in InitramfsBuilder.defaultApplets {
+            #expect(available.contains(applet), "busybox has no applet \(applet)")
+        }
+    }
+
     @Test func initramfsUnpacksWithInitBusyboxAndConsole() throws {
         let fakeBusybox = Array("not really busybox".utf8)
         let builder = InitramfsBuilder(
@@ -51,12 +67,19 @@ import Testing
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         // --no-absolute-filenames and no device nodes: extract only regular files and links.
         let result = try ProcessRunner.run(
-            ["sh", "-c", "cpio -id --quiet --no-absolute-filenames init bin/busybox bin/sh < '\(file.path)'"], in: out)
+            [
+                "sh", "-c",
+                "cpio -id --quiet --no-absolute-filenames init etc/fstab bin/busybox bin/sh < '\(file.path)'",
+            ],
+            in: out)
         #expect(result.succeeded, "\(result.output)")
         #expect(
             FileManager.default.contents(atPath: out.appendingPathComponent("init").path)
                 == Data("#!/bin/sh\necho init\n".utf8))
         #expect(FileManager.default.isExecutableFile(atPath: out.appendingPathComponent("init").path))
+        #expect(
+            FileManager.default.contents(atPath: out.appendingPathComponent("etc/fstab").path)
+                == Data(InitramfsBuilder.fstab.utf8))
         #expect(
             FileManager.default.contents(atPath: out.appendingPathComponent("bin/busybox").path) == Data(fakeBusybox))
         #expect(

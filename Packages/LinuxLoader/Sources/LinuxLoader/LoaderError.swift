@@ -39,6 +39,10 @@ public enum SizeField: Equatable, Sendable, CustomStringConvertible {
     case imageSize
     /// An ELF note's name or descriptor size.
     case noteSize
+    /// The number of ELF section headers.
+    case sectionHeaderCount
+    /// The number of entries in an ELF symbol table.
+    case symbolCount
 
     /// The field's name as the specifications spell it.
     public var description: String {
@@ -49,6 +53,16 @@ public enum SizeField: Equatable, Sendable, CustomStringConvertible {
         case .programHeaderCount: return "e_phnum"
         case .imageSize: return "image_size"
         case .noteSize: return "note size"
+        case .sectionHeaderCount: return "e_shnum"
+        case .symbolCount: return "symbol count"
+        }
+    }
+
+    /// Whether the field counts entries rather than bytes.
+    var isCount: Bool {
+        switch self {
+        case .programHeaderCount, .sectionHeaderCount, .symbolCount: return true
+        default: return false
         }
     }
 }
@@ -118,6 +132,24 @@ public enum LoaderError: Error, Equatable, Sendable, CustomStringConvertible {
     case tooManyE820Entries
     /// A guest memory access failed.
     case memory(GuestMemoryError)
+    /// The ELF file has no symbol table (`SHT_SYMTAB`): stripped, or no section headers.
+    case noSymbolTable
+    /// The ELF section header entry size (`e_shentsize`) is not 64.
+    case invalidSectionHeaderSize(UInt16)
+    /// Section `index` reaches past the end of the file.
+    case sectionBeyondFile(index: Int)
+    /// The symbol table's `sh_link` does not name a string table (`SHT_STRTAB`).
+    case invalidStringTableLink(UInt32)
+    /// The symbol table's entry size (`sh_entsize`) is not 24.
+    case invalidSymbolEntrySize(UInt64)
+    /// The symbol table's size is not a multiple of its 24-byte entries.
+    case invalidSymbolTableSize(UInt64)
+    /// Symbol table entry `symbol`'s name (`st_name`) starts outside the string table.
+    case symbolNameOutsideStringTable(symbol: Int)
+    /// Symbol table entry `symbol`'s name runs to the end of the string table without a NUL.
+    case unterminatedSymbolName(symbol: Int)
+    /// Symbol table entry `symbol`'s name is longer than ``ELFSymbolTable/maximumNameLength``.
+    case symbolNameTooLong(symbol: Int)
 
     /// One line naming the failed check and its values.
     public var description: String {
@@ -128,7 +160,8 @@ public enum LoaderError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedBootProtocol(let version):
             return "boot protocol \(version >> 8).\(version & 0xff) is older than 2.06"
         case .notLoadedHigh: return "the bzImage is not loaded high (a zImage)"
-        case .absurdSize(let field, let value): return "\(field) of \(value) bytes is larger than the loader accepts"
+        case .absurdSize(let field, let value):
+            return "\(field) of \(value)\(field.isCount ? "" : " bytes") is larger than the loader accepts"
         case .invalidAlignment(let alignment): return "alignment \(alignment) is not a power of two"
         case .misalignedLoadAddress(let address, let alignment):
             return "load address \(address) is not aligned to \(alignment)"
@@ -154,6 +187,17 @@ public enum LoaderError: Error, Equatable, Sendable, CustomStringConvertible {
             return "command line of \(length) bytes exceeds the limit of \(limit)"
         case .tooManyE820Entries: return "more than 128 E820 entries"
         case .memory(let error): return error.description
+        case .noSymbolTable: return "ELF file has no symbol table"
+        case .invalidSectionHeaderSize(let size): return "ELF section header size \(size) is not 64"
+        case .sectionBeyondFile(let index): return "ELF section \(index) reaches past the end of the file"
+        case .invalidStringTableLink(let link): return "ELF symbol table links section \(link), not a string table"
+        case .invalidSymbolEntrySize(let size): return "ELF symbol entry size \(size) is not 24"
+        case .invalidSymbolTableSize(let size): return "ELF symbol table size \(size) is not a multiple of 24"
+        case .symbolNameOutsideStringTable(let symbol):
+            return "ELF symbol \(symbol) has a name outside the string table"
+        case .unterminatedSymbolName(let symbol): return "ELF symbol \(symbol) has an unterminated name"
+        case .symbolNameTooLong(let symbol):
+            return "ELF symbol \(symbol) has a name longer than \(ELFSymbolTable.maximumNameLength) bytes"
         }
     }
 }

@@ -12,11 +12,6 @@ private func expectCommandLineError(
     try expectThrows(CommandLineError.self, file: file, line: line, matching: { $0 == expected }, body)
 }
 
-/// Byte comparison, so the case does not need String comparison (Unicode tables) on riscv64.
-private func utf8(_ text: StaticString) -> [UInt8] {
-    Array(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-}
-
 let commandLineCases: [PortableTestCase] = [
     PortableTestCase("KernelCommandLine", "joins flags and key=value pairs with spaces") { () throws(TestFailure) in
         var line = KernelCommandLine(capacity: 256)
@@ -78,4 +73,4 @@ let commandLineCases: [PortableTestCase] = [
 
 /// LinuxLoader's cases (host and riscv64).
 public let allCases: [PortableTestCase] =
-    bzImageCases + bootParamsCases + elfCases + imageHeaderCases + commandLineCases
+    bzImageCases + bootParamsCases + elfCases + elfSymbolCases + imageHeaderCases + commandLineCases

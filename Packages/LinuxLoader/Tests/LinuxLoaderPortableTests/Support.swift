@@ -182,3 +182,81 @@ func makeMemory(
 func readMemory(_ memory: some GuestMemory, _ address: UInt64, _ count: Int) throws(TestFailure) -> [UInt8] {
     try expectNoError { () throws(GuestMemoryError) in try memory.read(count: count, from: GuestAddress(address)) }
 }
+
+/// Byte comparison, so the case does not need String comparison (Unicode tables) on riscv64.
+func utf8(_ text: StaticString) -> [UInt8] {
+    Array(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+}
+
+/// One `Elf64_Sym` for ``makeSymbolELF``.
+struct TestSymbol {
+    var name: [UInt8]
+    var address: UInt64
+    var size: UInt64 = 0
+    /// `STT_*`: 0 NOTYPE, 1 OBJECT, 2 FUNC, 3 SECTION, 4 FILE.
+    var type: UInt8 = 2
+    /// `STB_*`: 0 LOCAL, 1 GLOBAL, 2 WEAK.
+    var binding: UInt8 = 1
+    /// `st_shndx`: 1 is the synthetic `.text`, 0 is `SHN_UNDEF`.
+    var section: UInt16 = 1
+}
+
+/// ``makeSymbolELF``'s file and where its parts are, for cases that corrupt them.
+struct SymbolELF {
+    var bytes: [UInt8]
+    /// `e_shoff`: four section headers (NULL, .text, .symtab, .strtab).
+    var sectionHeaders: Int
+    /// `.symtab`: the null symbol, then `symbols` in order.
+    var symbolTable: Int
+    /// `.strtab`: a NUL, then each name with its NUL, in order.
+    var stringTable: Int
+
+    /// The offset of section header `index`.
+    func header(_ index: Int) -> Int { sectionHeaders + index * 64 }
+    /// The offset of symbol `index` (0 is the null symbol).
+    func symbol(_ index: Int) -> Int { symbolTable + index * 24 }
+}
+
+/// ``makeELF``'s executable with `.strtab`, `.symtab` and the section headers appended
+/// after its 0x3000 bytes, so it is both a valid ``ELFKernel`` and has symbols.
+func makeSymbolELF(_ symbols: [TestSymbol]) -> SymbolELF {
+    var image = makeELF()
+    let stringTable = image.count
+    var names: [UInt32] = []
+    image.append(0)
+    for symbol in symbols {
+        names.append(UInt32(image.count - stringTable))
+        image += symbol.name + [0]
+    }
+    let stringSize = image.count - stringTable
+    while image.count % 8 != 0 { image.append(0) }
+    let symbolTable = image.count
+    image += [UInt8](repeating: 0, count: 24 * (symbols.count + 1))
+    for (index, symbol) in symbols.enumerated() {
+        let entry = symbolTable + (index + 1) * 24
+        image.put(names[index], at: entry)
+        image[entry + 4] = symbol.binding << 4 | symbol.type
+        image.put(symbol.section, at: entry + 6)
+        image.put(symbol.address, at: entry + 8)
+        image.put(symbol.size, at: entry + 16)
+    }
+    let sectionHeaders = image.count
+    image += [UInt8](repeating: 0, count: 4 * 64)
+    func section(_ index: Int, type: UInt32, offset: Int, size: Int, link: UInt32 = 0, entrySize: UInt64 = 0) {
+        let header = sectionHeaders + index * 64
+        image.put(type, at: header + 4)
+        image.put(UInt64(offset), at: header + 24)
+        image.put(UInt64(size), at: header + 32)
+        image.put(link, at: header + 40)
+        image.put(entrySize, at: header + 56)
+    }
+    section(1, type: 1, offset: 0x1000, size: 0x1000)
+    image.put(UInt64(0x100_0000), at: sectionHeaders + 64 + 16)
+    section(2, type: 2, offset: symbolTable, size: 24 * (symbols.count + 1), link: 3, entrySize: 24)
+    section(3, type: 3, offset: stringTable, size: stringSize)
+    image.put(UInt64(sectionHeaders), at: 40)
+    image.put(UInt16(64), at: 58)
+    image.put(UInt16(4), at: 60)
+    return SymbolELF(
+        bytes: image, sectionHeaders: sectionHeaders, symbolTable: symbolTable, stringTable: stringTable)
+}

@@ -11,7 +11,10 @@ import VMMemory
     /// A file of the project's PVM guest kernel (`bzImage` or `vmlinux`): from the newest
     /// complete `pvm-*` entry that `vmm-tools guest` left in its cache (`$VMM_GUEST_CACHE`,
     /// else `~/.cache/swift-vmm/guest`), else from `../shared/guest` next to the repository.
-    static func pvmGuestFile(_ name: String) -> [UInt8]? {
+    static func pvmGuestFile(_ name: String) -> [UInt8]? { pvmGuestPath(name).flatMap(read) }
+
+    /// Where ``pvmGuestFile(_:)`` reads from, or nil when no file is there.
+    static func pvmGuestPath(_ name: String) -> String? {
         let fileManager = FileManager.default
         let environment = ProcessInfo.processInfo.environment
         let cache =
@@ -27,11 +30,12 @@ import VMMemory
             else { continue }
             if newest == nil || date > newest!.date { newest = (folder + "/" + name, date) }
         }
-        if let newest { return read(newest.path) }
+        if let newest { return newest.path }
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        return read(repository.appendingPathComponent("shared/guest/\(name)-6.12-pvmcompat").path)
+        let shared = repository.appendingPathComponent("shared/guest/\(name)-6.12-pvmcompat").path
+        return fileManager.fileExists(atPath: shared) ? shared : nil
     }
     static let cacheDirectory = FileManager.default.homeDirectoryForCurrentUser
         .appendingPathComponent(".cache/swift-vmm/linux-loader-tests").path
@@ -198,6 +202,77 @@ import VMMemory
         // Too little memory: a typed refusal.
         let small = try GuestMemoryMap(regions: [try BufferRegion(start: GuestAddress(0), size: 16 << 20)])
         #expect(throws: LoaderError.self) { try kernel.load(into: small) }
+    }
+
+    /// `nm --defined-only` of `path` as (address, name) pairs with a nonzero address, sorted;
+    /// nil when `nm` cannot run. nm skips section and file symbols as ELFSymbolTable does.
+    static func nmSymbols(_ path: String) -> [(address: UInt64, name: String)]? {
+        let process = Process()
+        let pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["nm", "--defined-only", path]
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        var symbols: [(address: UInt64, name: String)] = []
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let address = UInt64(fields[0], radix: 16) else { return nil }
+            if address != 0 { symbols.append((address, String(fields[2]))) }
+        }
+        return symbols.sorted { ($0.address, $0.name) < ($1.address, $1.name) }
+    }
+
+    @Test func pvmGuestVmlinuxSymbols() throws {
+        guard let path = Self.pvmGuestPath("vmlinux"), let bytes = Self.read(path) else {
+            return Self.unavailable("the PVM guest vmlinux (swift run vmm-tools guest kernel --flavor pvm)")
+        }
+        let clock = ContinuousClock()
+        var table: ELFSymbolTable?
+        let parsing = try clock.measure { table = try ELFSymbolTable(bytes) }
+        let symbols = try #require(table).symbols
+        print("ELFSymbolTable: \(symbols.count) symbols of \(path) parsed in \(parsing)")
+        #expect(try ELFSymbolTable(elf: ELFKernel(bytes)).symbols == symbols)
+
+        let startKernel = try #require(symbols.first { $0.name == "start_kernel" })
+        #expect(startKernel.address >= 0xffff_ffff_8000_0000)  // the kernel text mapping
+        #expect(startKernel.size > 1)
+        let inside = try #require(ELFSymbolTable(bytes).symbol(containing: startKernel.address + 1))
+        #expect(inside.symbol == startKernel)
+        #expect(inside.offset == 1)
+        let resolved = try #require(table)
+        let last = try #require(resolved.symbol(containing: startKernel.address + startKernel.size - 1))
+        #expect(last.symbol == startKernel && last.offset == startKernel.size - 1)
+        for name in ["do_idle", "default_idle", "schedule"] {
+            let symbol = try #require(symbols.first { $0.name == name }, "\(name) missing")
+            let found = try #require(resolved.symbol(containing: symbol.address + symbol.size / 2))
+            #expect(found.symbol.address == symbol.address, "\(name) resolved to \(found.symbol.name)")
+            #expect(found.offset == symbol.size / 2)
+        }
+
+        // Every symbol's own address resolves to a symbol at that address, at offset 0.
+        var lookups = 0
+        let lookupTime = clock.measure {
+            for symbol in symbols {
+                let found = resolved.symbol(containing: symbol.address)
+                #expect(found?.symbol.address == symbol.address && found?.offset == 0, "\(symbol.name)")
+                lookups += 1
+            }
+        }
+        print("ELFSymbolTable: \(lookups) lookups in \(lookupTime)")
+
+        // The same (address, name) pairs as binutils' nm, when it is installed.
+        if let expected = Self.nmSymbols(path) {
+            let ours = symbols.map { ($0.address, $0.name) }.sorted { $0 < $1 }
+            #expect(ours.count == expected.count)
+            #expect(ours.elementsEqual(expected) { $0.0 == $1.address && $0.1 == $1.name })
+        } else {
+            print("nm is not available: only bounding the symbol count")
+            #expect((10_000...ELFSymbolTable.maximumSymbols).contains(symbols.count))
+        }
     }
 
     /// The bzImage is not an ELF and the vmlinux is not a bzImage: both refused with typed errors.
