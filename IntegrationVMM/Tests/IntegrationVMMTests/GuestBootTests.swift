@@ -153,7 +153,8 @@ func systemRAM(_ lines: [String]) -> UInt64 {
 /// The guest command for the multi-fact boots: one prefixed line per fact.
 let factsCommand =
     "echo CPUS=$(grep -c ^processor /proc/cpuinfo); grep 'System RAM' /proc/iomem | sed 's/^ */RAM=/'; "
-    + "echo CMDLINE=$(cat /proc/cmdline); echo TIME=$(date +%s); echo MEMTOTAL=$(grep MemTotal /proc/meminfo)"
+    + "echo CMDLINE=$(cat /proc/cmdline); echo TIME=$(date +%s); echo MEMTOTAL=$(grep MemTotal /proc/meminfo); "
+    + "[ -e /dev/tty1 ] && echo VT=on || echo VT=off; dmesg | grep -o 'percpu: [0-9]* [0-9A-Z]* *[a-z]*' | sed 's/^/PERCPU=/'"
 
 /// Four pipelines at once on every vCPU: string-heavy work whose results must agree. On this
 /// PVM host guest processes still crash now and then under load (ci/guest/README.md, "User
@@ -197,6 +198,12 @@ struct GuestBootTests {
         #expect(abs(ram - expected) / expected < 0.01, "System RAM \(ram) vs \(expected)")
         #expect(run.values("CMDLINE=").first?.contains("vmm.cmd=") == true)
         #expect(run.values("CMDLINE=").first?.contains("console=ttyS0") == true)
+        // The PVM guest's boot-time choices (ci/guest/README.md, "Where boot time goes"): no
+        // virtual terminals, and the first per-CPU chunk in pages rather than a 2 MiB unit.
+        if run.values("CMDLINE=").first?.contains(" kvmpvm_compat") == true {
+            #expect(run.values("VT=") == ["off"], "\(run.stdout)")
+            #expect(run.values("PERCPU=").first?.hasSuffix("4K pages") == true, "\(run.stdout)")
+        }
         #expect(!run.stdout.contains("VMM-GUEST"), "markers leak into --command output")
         #expect(!run.stdout.contains("] reboot:"), "kernel lines leak into --command output")
         #expect(!run.stdout.contains("Segmentation fault"), "\(run.stdout)")
