@@ -3,6 +3,7 @@
 
 import Foundation
 import LinuxLoader
+import VMMSysUtil
 
 /// A sampling profiler for the guest: where each vCPU's instruction pointer is, at a fixed interval.
 ///
@@ -37,7 +38,7 @@ public final class GuestProfiler: @unchecked Sendable {
         }
 
         /// ``elapsed`` in whole milliseconds.
-        public var milliseconds: Int64 { elapsed.nanoseconds / 1_000_000 }
+        public var milliseconds: Int64 { elapsed.wholeNanoseconds / 1_000_000 }
     }
 
     /// Time between two kicks of every vCPU.
@@ -74,10 +75,7 @@ public final class GuestProfiler: @unchecked Sendable {
     public var droppedSamples: Int { lock.withLock { dropped } }
 
     /// The kick interval in milliseconds, as `poll` takes it.
-    var intervalMilliseconds: Int32 {
-        let (seconds, attoseconds) = interval.components
-        return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
-    }
+    var intervalMilliseconds: Int32 { Int32(clamping: interval.wholeMillisecondsRoundedUp) }
 
     /// x86-64 kernels live in the upper half of the address space; user code in the lower half.
     public static func isKernelAddress(_ rip: UInt64) -> Bool { rip >= 0xffff_8000_0000_0000 }
@@ -117,10 +115,10 @@ public final class GuestProfiler: @unchecked Sendable {
                 String(repeating: " ", count: max(0, 7 - String(count).count)) + "\(count)  "
                     + Self.percent(count, of: samples.count) + "  " + function)
         }
-        let windowNanoseconds = max(window.nanoseconds, 1)
+        let windowNanoseconds = max(window.wholeNanoseconds, 1)
         var buckets: [Int64: [String]] = [:]
         for sample in samples {
-            buckets[sample.elapsed.nanoseconds / windowNanoseconds, default: []].append(name(sample.rip))
+            buckets[sample.elapsed.wholeNanoseconds / windowNanoseconds, default: []].append(name(sample.rip))
         }
         lines.append("")
         lines.append("by \(Self.format(window)) s window (leading functions):")
@@ -152,18 +150,9 @@ public final class GuestProfiler: @unchecked Sendable {
     }
 
     static func format(_ duration: Duration) -> String {
-        let milliseconds = duration.nanoseconds / 1_000_000
+        let milliseconds = duration.wholeNanoseconds / 1_000_000
         return
             "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - String(milliseconds % 1000).count))\(milliseconds % 1000)"
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds (saturating).
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? (seconds < 0 ? .min : .max) : product + attoseconds / 1_000_000_000
     }
 }
 

@@ -91,9 +91,7 @@ extension BPFProgram {
         guard let number = Architecture.hostSyscallNumber(syscall) else { throw .unknownSyscall(clipped(syscall)) }
         guard arguments.count <= 6 else { throw .tooManyArguments(arguments.count) }
         let padded = arguments + Array(repeating: 0, count: 6 - arguments.count)
-        let (seconds, attoseconds) = timeout.components
-        let wanted = (Double(seconds) * 1000 + Double(attoseconds) / 1e15).rounded(.up)
-        let milliseconds = wanted.isNaN ? 1 : Int32(max(1, min(wanted, Double(Int32.max))))
+        let milliseconds = Int32(clamping: max(1, timeout.wholeMillisecondsRoundedUp))
         let program = instructions.map { sock_filter(code: $0.code, jt: $0.jumpIfTrue, jf: $0.jumpIfFalse, k: $0.k) }
         var result = cseccomp_probe_result()
         // SAFETY: the buffer is used only inside the closure, by cseccomp_probe, which has

@@ -187,10 +187,6 @@ public struct Epoll: ~Copyable, Sendable {
     static func milliseconds(_ timeout: Duration?) -> Int32 {
         guard let timeout else { return -1 }
         if timeout <= .zero { return 0 }
-        let (seconds, attoseconds) = timeout.components
-        let fraction = (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1000)
-        if overflow { return Int32.max }
-        return Int32(clamping: scaled + fraction)
+        return Int32(clamping: timeout.wholeMillisecondsRoundedUp)
     }
 }

@@ -169,7 +169,7 @@ final class SignalThread: Sendable {
     private let thread: pthread_t
 
     init(fd: Int32, after delay: Duration) throws {
-        let micros = useconds_t(delay.components.attoseconds / 1_000_000_000_000 + delay.components.seconds * 1_000_000)
+        let micros = useconds_t(delay.wholeNanoseconds / 1000)
         let box = Unmanaged.passRetained(Payload(fd: fd, micros: micros)).toOpaque()
         var handle = pthread_t()
         let result = pthread_create(
@@ -208,7 +208,7 @@ final class Interrupter: @unchecked Sendable {
     init(thread target: pthread_t, signal: Int32, after delay: Duration) throws {
         self.target = target
         self.signal = signal
-        micros = useconds_t(delay.components.attoseconds / 1_000_000_000_000 + delay.components.seconds * 1_000_000)
+        micros = useconds_t(delay.wholeNanoseconds / 1000)
         let box = Unmanaged.passRetained(self).toOpaque()
         let result = pthread_create(
             &thread, nil,

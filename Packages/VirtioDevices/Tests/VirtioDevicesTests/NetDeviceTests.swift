@@ -898,8 +898,7 @@ final class HostSocket {
 
     func wait(for events: Int16, timeout: Duration) -> Bool {
         var entry = pollfd(fd: descriptor, events: events, revents: 0)
-        let milliseconds = Int32(
-            timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Int32(clamping: timeout.wholeMillisecondsRoundedUp)
         return poll(&entry, 1, milliseconds) == 1 && entry.revents & events != 0
     }
 

@@ -5,6 +5,7 @@ import EventManager
 import Glibc
 import Synchronization
 import Testing
+import VMMSysUtil
 import VirtioDevices
 
 /// A clock the test moves by hand.
@@ -15,8 +16,7 @@ final class ManualClock: Sendable {
     var clock: RateLimiterClock { RateLimiterClock { [self] in now } }
 
     func advance(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        nanoseconds.add(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .releasing)
+        nanoseconds.add(duration.wholeNanoseconds, ordering: .releasing)
     }
 
     func set(_ duration: Duration) {

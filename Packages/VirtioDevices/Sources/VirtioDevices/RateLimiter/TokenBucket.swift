@@ -1,6 +1,8 @@
 // Copyright 2026 The swift-vmm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
+import VMMSysUtil
+
 /// Why a token bucket or rate limiter could not be built.
 ///
 /// ```swift
@@ -188,11 +190,6 @@ public struct TokenBucket: Sendable, Hashable {
 
     /// Whole nanoseconds of a duration; negative durations count as zero, huge ones saturate.
     static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0, attoseconds >= 0 else { return 0 }
-        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return .max }
-        let (sum, carried) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
-        return carried ? .max : sum
+        UInt64(max(0, duration.wholeNanoseconds))
     }
 }
