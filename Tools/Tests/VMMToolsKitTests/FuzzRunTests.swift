@@ -14,6 +14,7 @@ import Testing
         #expect(
             targets == [
                 "LinuxLoader/bzimage", "LinuxLoader/elf", "LinuxLoader/image", "LinuxLoader/cmdline",
+                "VirtioDevices/block-request", "VirtioDevices/vsock-packet", "VirtioDevices/mmio-transport",
                 "VirtioQueue/virtqueue",
             ])
     }

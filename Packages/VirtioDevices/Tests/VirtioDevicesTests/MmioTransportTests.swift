@@ -77,11 +77,7 @@ struct MmioTransportTests {
     @Test("a ring outside guest memory leaves the queue disabled")
     func ringOutsideMemory() throws {
         let driver = try TestDriver(device: EntropyDevice<TestMemory>())
-        driver.write(MmioRegister.status, 3)
-        driver.write(MmioRegister.driverFeaturesSelect, 1)
-        driver.write(MmioRegister.driverFeatures, 1)
-        driver.write(MmioRegister.status, 3 | 8)
-        driver.write(MmioRegister.queueSelect, 0)
+        driver.acceptVersion1SelectingQueue0()
         driver.write(MmioRegister.queueSize, 64)
         driver.write(MmioRegister.queueDescriptorLow, 0)
         driver.write(MmioRegister.queueDescriptorLow + 4, 0x10)  // 64 GiB: not guest memory
@@ -99,6 +95,31 @@ struct MmioTransportTests {
         #expect(driver.read(MmioRegister.interruptStatus) == 2)
         driver.write(MmioRegister.interruptAcknowledge, 2)
         #expect(driver.read(MmioRegister.interruptStatus) == 0)
+    }
+
+    @Test("an enabled queue keeps its validated size and rings (found by the mmio-transport fuzz target)")
+    func enabledQueueIsFrozen() throws {
+        let driver = try TestDriver(device: EntropyDevice<TestMemory>())
+        driver.acceptVersion1SelectingQueue0()
+        driver.write(MmioRegister.queueSize, 16)
+        driver.write(MmioRegister.queueDescriptorLow, 0x1000)
+        driver.write(MmioRegister.queueDriverLow, 0x1100)
+        driver.write(MmioRegister.queueDeviceLow, 0x1200)
+        driver.write(MmioRegister.queueReady, 1)
+        #expect(driver.read(MmioRegister.queueReady) == 1)
+        // Moving a ring out of guest memory or changing the size while enabled is ignored.
+        driver.write(MmioRegister.queueDriverLow + 4, 0x7dff_ffdf)
+        driver.write(MmioRegister.queueDescriptorLow, 0x2000)
+        driver.write(MmioRegister.queueSize, 3)
+        #expect(driver.read(MmioRegister.queueDriverLow + 4) == 0)
+        #expect(driver.read(MmioRegister.queueDescriptorLow) == 0x1000)
+        #expect(driver.read(MmioRegister.queueSize) == 16)
+        // Disabled again, the queue may be reconfigured (and is validated when re-enabled).
+        driver.write(MmioRegister.queueReady, 0)
+        driver.write(MmioRegister.queueDescriptorLow, 0x2000)
+        #expect(driver.read(MmioRegister.queueDescriptorLow) == 0x2000)
+        driver.write(MmioRegister.queueReady, 1)
+        #expect(driver.read(MmioRegister.queueReady) == 1)
     }
 
     @Test("reset returns the transport to its initial state and the device can start again")
@@ -142,5 +163,17 @@ struct MmioTransportTests {
         try driver.start()
         try driver.post(queue: 0, [(buffer, 32, true)])
         #expect(try driver.waitUsed(queue: 0, count: 1).first?.length == 32)
+    }
+}
+
+extension TestDriver {
+    /// ACKNOWLEDGE | DRIVER, VERSION_1 only, FEATURES_OK, then QueueSel = 0: the state in which
+    /// a driver configures its first queue.
+    func acceptVersion1SelectingQueue0() {
+        write(MmioRegister.status, 3)
+        write(MmioRegister.driverFeaturesSelect, 1)
+        write(MmioRegister.driverFeatures, 1)
+        write(MmioRegister.status, 3 | 8)
+        write(MmioRegister.queueSelect, 0)
     }
 }

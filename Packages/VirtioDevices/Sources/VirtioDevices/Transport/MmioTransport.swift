@@ -278,7 +278,7 @@ public final class MmioTransport<Memory: GuestMemory>: BusDevice, Sendable {
                 }
             case MmioRegister.queueSelect: state.queueSelect = value
             case MmioRegister.queueSize:
-                guard let index = state.configurableQueue else { return }
+                guard let index = state.reconfigurableQueue else { return }
                 state.queues[index].size = UInt16(truncatingIfNeeded: value)
             case MmioRegister.queueReady:
                 guard let index = state.configurableQueue else { return }
@@ -293,7 +293,7 @@ public final class MmioTransport<Memory: GuestMemory>: BusDevice, Sendable {
             case MmioRegister.queueDescriptorLow, MmioRegister.queueDescriptorLow + 4,
                 MmioRegister.queueDriverLow, MmioRegister.queueDriverLow + 4,
                 MmioRegister.queueDeviceLow, MmioRegister.queueDeviceLow + 4:
-                guard let index = state.configurableQueue else { return }
+                guard let index = state.reconfigurableQueue else { return }
                 func merged(_ old: GuestAddress) -> GuestAddress {
                     offset & 4 == 0
                         ? GuestAddress(old.rawValue & ~0xffff_ffff | UInt64(value))
@@ -407,6 +407,14 @@ struct TransportState {
     var configurableQueue: Int? {
         guard status.contains(.featuresOK), !status.contains(.driverOK) else { return nil }
         return selectedQueue
+    }
+
+    /// The configurable queue while its size and rings may change: not enabled yet. An enabled
+    /// queue was validated against guest memory; changing it afterwards would hand the device
+    /// rings nobody checked. A driver that wants to change it disables it first.
+    var reconfigurableQueue: Int? {
+        guard let index = configurableQueue, !queues[index].ready else { return nil }
+        return index
     }
 
     mutating func reset() {
