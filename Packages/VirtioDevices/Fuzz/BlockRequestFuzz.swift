@@ -26,10 +26,8 @@ let headerSize = 8
 public func fuzzBlockRequest(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let input = inputBytes(data, size)
     guard input.count >= headerSize else { return 0 }
-    let count = Int(input[7] & 0xf) + 1
-    let imageStart = min(input.count, headerSize + count * descriptorEncodingSize)
-    loadMemory(input[imageStart...])
-    guard let chain = decodeChain(input, at: headerSize, count: count) else { return 0 }
+    guard let chain = loadImageAndChain(input, descriptorsAt: headerSize, count: Int(input[7] & 0xf) + 1).chain
+    else { return 0 }
     let limits = BlockLimits(
         capacityBytes: input[0] & 8 != 0 ? .max : UInt64(little16(input, 5)) * DiskImage.sectorSize,
         readOnly: input[0] & 1 != 0, segmentMaximum: Int(input[1]), discardNegotiated: input[0] & 2 != 0,

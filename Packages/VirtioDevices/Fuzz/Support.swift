@@ -84,6 +84,17 @@ func decodeChain(_ input: [UInt8], at offset: Int, count: Int) -> DescriptorChai
         id: 0, headIndex: 0, ringDescriptorCount: total, isIndirect: false, descriptors: readable + writable)
 }
 
+/// The common front of the chain-based targets: loads the memory image that follows the
+/// `count` descriptors encoded at `offset`, then decodes them. Returns the chain (nil when
+/// no buffer is left) and where the image starts in `input`.
+func loadImageAndChain(
+    _ input: [UInt8], descriptorsAt offset: Int, count: Int
+) -> (chain: DescriptorChain?, imageStart: Int) {
+    let imageStart = min(input.count, offset + count * descriptorEncodingSize)
+    loadMemory(input[imageStart...])
+    return (decodeChain(input, at: offset, count: count), imageStart)
+}
+
 /// Whether `[address, address + length)` lies inside one of `buffers`.
 func covered(_ address: GuestAddress, _ length: UInt64, by buffers: ArraySlice<ChainDescriptor>) -> Bool {
     buffers.contains { buffer in

@@ -43,11 +43,9 @@ func contents(_ slices: [VolatileSlice]) -> [UInt8] {
 public func fuzzVsockPacket(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let input = inputBytes(data, size)
     guard input.count >= headerSize else { return 0 }
-    let count = Int(input[0] & 0xf) + 1
-    let imageStart = min(input.count, headerSize + count * descriptorEncodingSize)
-    loadMemory(input[imageStart...])
+    let (decoded, imageStart) = loadImageAndChain(input, descriptorsAt: headerSize, count: Int(input[0] & 0xf) + 1)
     if input.count - imageStart <= 24 { checkConnectLine(Array(input[imageStart...])) }
-    guard let chain = decodeChain(input, at: headerSize, count: count) else { return 0 }
+    guard let chain = decoded else { return 0 }
 
     // The transmit path (VsockBackend.transmitPacket and guestData).
     var reader = DescriptorChainReader(chain)
