@@ -169,14 +169,15 @@ let workspaceTargets: [Target] = [
     .executableTarget(
         name: "integration-vmm",
         dependencies: [
-            "IntegrationVMMCore", "GuestAssets", "Seccompiler",
+            "IntegrationVMMCore", "GuestAssets", "Seccompiler", "VMMToolsKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "IntegrationVMM/Sources/integration-vmm"),
     .testTarget(
         name: "IntegrationVMMTests",
         dependencies: [
-            "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "integration-vmm",
+            "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "VMMSysUtil",
+            "integration-vmm",
         ],
         path: "IntegrationVMM/Tests/IntegrationVMMTests"),
 ]

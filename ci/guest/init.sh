@@ -9,7 +9,11 @@
 #   runs    the command in vmm.cmd="..." on the kernel command line (if any) in a
 #           subshell (a kernel parameter, not arguments after `--`: VMMs such as
 #           QEMU microvm append their own parameters, e.g. virtio_mmio.device=),
-#   prints  VMM-GUEST-EXIT status=<n>  with that command's exit status,
+#   or, without vmm.cmd and with vmm.shell on the command line, starts an
+#           interactive login shell on ttyS0 (its controlling terminal, so job
+#           control and Ctrl-C work) and waits until it exits (`exit`; `poweroff`,
+#           `reboot` and `halt` in it stop the guest at once, after a sync),
+#   prints  VMM-GUEST-EXIT status=<n>  with that command's (or shell's) exit status,
 #   then    reboots (with reboot=t the kernel triple-faults: the VMM sees the exit)
 #           or powers off when the kernel command line has vmm.poweroff.
 # Each marker is printed as a whole line on /dev/console.
@@ -67,6 +71,20 @@ status=0
 if [ -n "$command" ]; then
     (eval "$command")
     status=$?
+else
+    case " $cmdline " in
+    *" vmm.shell "*)
+        cd /root || :
+        echo "swift-vmm guest shell: exit or poweroff stops the guest; Ctrl-A X quits the VMM"
+        # setsid -c: a new session whose controlling terminal is ttyS0 (/dev/console cannot
+        # be one), so the shell has job control and ^C reaches its foreground job. In the
+        # foreground: this non-interactive shell would start a background job with SIGINT
+        # ignored, which every process of the interactive shell would inherit. /etc/profile
+        # makes poweroff/reboot/halt work while this script waits (see InitramfsBuilder).
+        setsid -c sh -l </dev/ttyS0 >/dev/ttyS0 2>&1
+        status=$?
+        ;;
+    esac
 fi
 echo "VMM-GUEST-EXIT status=$status"
 

@@ -18,7 +18,7 @@ public enum GuestOutcome: Equatable, Sendable {
     case tripleFault
     /// The hypervisor could not continue (an emulation failure, an entry failure, an unknown exit).
     case internalError(String)
-    /// The VMM stopped the guest on request: Ctrl-A X (`signal` nil) or SIGINT/SIGTERM.
+    /// The VMM stopped the guest on request: Ctrl-A X (`signal` nil) or SIGINT/SIGTERM/SIGHUP.
     case stopped(signal: Int32?)
     /// The VMM itself failed while the guest ran (a vCPU thread could not install its filter).
     case vmmError(String)
@@ -30,7 +30,7 @@ public enum GuestOutcome: Equatable, Sendable {
     /// Exit status for a triple fault or hypervisor internal error.
     public static let guestCrashStatus: Int32 = 3
 
-    /// 0 for power-off, reboot and Ctrl-A X; 128 + signal for SIGINT/SIGTERM; the constants above otherwise.
+    /// 0 for power-off, reboot and Ctrl-A X; 128 + signal for SIGINT/SIGTERM/SIGHUP; the constants above otherwise.
     public var exitStatus: Int32 {
         switch self {
         case .poweredOff, .rebooted: 0

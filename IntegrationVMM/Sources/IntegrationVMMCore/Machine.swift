@@ -257,7 +257,8 @@ public enum IntegrationVMM {
         }
 
         // Stop signals arrive on a signalfd; block them before any thread starts so all inherit the mask.
-        let stopSignals = [SIGINT, SIGTERM]
+        // SIGHUP too: a closed terminal ends the run through the same path, which restores its modes.
+        let stopSignals = [SIGINT, SIGTERM, SIGHUP]
         let signals = try stopSignalFd(stopSignals)
         let kick: KickSignal
         do {

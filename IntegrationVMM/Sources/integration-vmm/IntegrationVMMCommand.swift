@@ -14,9 +14,13 @@ struct IntegrationVMMCommand: ParsableCommand {
         commandName: "integration-vmm",
         abstract: "Boot a Linux guest on KVM with the swift-vmm packages (serial console on stdout).",
         discussion: """
-            With no arguments it boots the default guest (vmm-tools guest, or ../shared/guest) interactively;
-            Ctrl-A X quits. Exit status: 0 power-off/reboot, 1 VMM error, 2 guest panic, \
-            3 triple fault or hypervisor error, 128+N stopped by signal N; with --command, the command's status.
+            With no arguments it boots the default guest: the kernel and initramfs that `vmm-tools guest` \
+            caches (~/.cache/swift-vmm/guest), built there on the first run when missing (about 3-5 minutes \
+            for the PVM kernel). With a terminal on stdin the guest gives a root shell on the serial console \
+            (Ctrl-C reaches the guest; `exit` or `poweroff` ends the VM; Ctrl-A X quits the VMM); without one \
+            it boots, prints VMM-GUEST-READY and powers off. Exit status: 0 power-off/reboot/Ctrl-A X, \
+            1 VMM error, 2 guest panic, 3 triple fault or hypervisor error, 128+N stopped by signal N; \
+            with --command, the command's status.
             """)
 
     @Option(help: "Kernel: path=<vmlinux|bzImage>[,cmdline=<parameters>] (default: the project's guest kernel).")
@@ -143,14 +147,19 @@ struct IntegrationVMMCommand: ParsableCommand {
         }
     }
 
-    /// The repository root, for the `../shared/guest` fallback: from the working directory
-    /// when it is the repository, else from this source file's location.
-    static var repositoryRoot: URL {
+    /// The checkout that builds the default guest (`ci/guest/`): the working directory when it
+    /// is one, else the one this binary was compiled from, if it still exists.
+    static var repositoryRoot: URL? {
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        if FileManager.default.fileExists(atPath: cwd.appendingPathComponent("IntegrationVMM").path) { return cwd }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let compiled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
+        return [cwd, compiled].first {
+            FileManager.default.fileExists(atPath: $0.appendingPathComponent("ci/guest/init.sh").path)
+        }
     }
+
+    /// The guest gets a shell when nobody asked for a command and a person can type: stdin is a terminal.
+    var interactive: Bool { command == nil && isatty(STDIN_FILENO) == 1 }
 
     /// The filters to install: none with --no-seccomp, else --seccomp-filter's or the built-in policy.
     func makeSandbox() throws(VMMError) -> Sandbox? {
@@ -177,8 +186,8 @@ struct IntegrationVMMCommand: ParsableCommand {
         let kernelOption = try kernel.map { text throws(ConfigError) in try KernelOption.parse(text) }
         let assets: GuestAssets?
         if kernelOption == nil || initrd == nil {
-            assets = try GuestAssets.locate(
-                kernelPath: kernelOption?.path, initramfsPath: initrd, repositoryRoot: Self.repositoryRoot)
+            let guest = DefaultGuest(workspace: Self.repositoryRoot, log: printError)
+            assets = try guest.assets(kernelPath: kernelOption?.path, initramfsPath: initrd)
         } else {
             assets = nil
         }
@@ -186,7 +195,11 @@ struct IntegrationVMMCommand: ParsableCommand {
         var commandLine =
             kernelOption?.commandLine
             ?? DefaultGuestParameters.complete(assets?.commandLine ?? GuestFlavor.forHost().requiredCommandLine)
-        if let command { commandLine = try GuestCommandLine.running(command, after: commandLine) }
+        if let command {
+            commandLine = try GuestCommandLine.running(command, after: commandLine)
+        } else if interactive, kernelOption?.commandLine == nil {
+            commandLine = GuestCommandLine.interactive(after: commandLine)
+        }
         var config = MachineConfig(
             kernel: kernelPath, commandLine: commandLine, initrd: initrd ?? assets?.initramfs?.path)
         guard config.initrd != nil || kernelOption != nil else {

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 import Foundation
+import GuestAssets
 import IntegrationVMMCore
 import LinuxLoader
 import Testing
@@ -10,8 +11,6 @@ import X86Machine
 
 @Suite("Boot setup into guest memory")
 struct BootSetupTests {
-    static let sharedKernel = "/work/shared/guest/vmlinux-6.12-pvmcompat"
-
     func memory(_ plan: BootPlan) throws -> GuestMemoryMap<BufferRegion> {
         try GuestMemoryMap(regions: [try BufferRegion(start: GuestAddress(0), size: plan.layout.lowMemorySize)])
     }
@@ -49,8 +48,10 @@ struct BootSetupTests {
     }
 
     @Test func realKernelLoadsThroughPVHWithInitrdModule() throws {
-        guard let kernel = FileManager.default.contents(atPath: Self.sharedKernel) else {
-            try GuestRequirement.missing("guest kernel \(Self.sharedKernel)")
+        guard let assets = GuestRequirement.assets(),
+            let kernel = FileManager.default.contents(atPath: assets.kernel.path)
+        else {
+            try GuestRequirement.missing("the guest kernel (swift run vmm-tools guest)")
             return
         }
         let plan = try BootPlan(memorySize: 256 << 20, vcpus: 2)

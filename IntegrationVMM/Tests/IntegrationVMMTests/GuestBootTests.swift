@@ -26,9 +26,7 @@ enum GuestRequirement {
             try missing("/dev/kvm")
             return nil
         }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        guard let assets = try? GuestAssets.locate(repositoryRoot: root), assets.initramfs != nil else {
+        guard let assets = assets(), assets.initramfs != nil else {
             try missing("the guest kernel or initramfs (swift run vmm-tools guest)")
             return nil
         }
@@ -37,6 +35,13 @@ enum GuestRequirement {
             return nil
         }
         return (assets, binary)
+    }
+
+    /// The guest kernel and initramfs as `GuestAssets` finds them (the only lookup tests use), or nil.
+    static func assets() -> GuestAssets? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        return try? GuestAssets.locate(repositoryRoot: root)
     }
 
     static func integrationVMMBinary() -> URL? {

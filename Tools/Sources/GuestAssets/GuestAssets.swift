@@ -139,12 +139,18 @@ public struct GuestAssets: Sendable, Equatable {
     /// File name of the initramfs inside an initramfs cache entry.
     public static let initramfsFileName = "initramfs.cpio"
 
+    /// Environment switch that hides `../shared/guest` from ``locate(kernelPath:initramfsPath:flavor:environment:cache:repositoryRoot:)``
+    /// (any non-empty value but `0`): what a machine without that folder sees.
+    public static let noSharedVariable = "VMM_GUEST_NO_SHARED"
+
     /// Finds the guest kernel and initramfs, in this order for each:
     /// 1. `kernelPath` / `initramfsPath`, else `VMM_GUEST_KERNEL` / `VMM_GUEST_INITRAMFS`;
     /// 2. the newest complete entry in the cache for `flavor`;
-    /// 3. `../shared/guest` next to `repositoryRoot` (PVM flavor only; it holds a PVM kernel).
+    /// 3. last, an optional accelerator: `../shared/guest` next to `repositoryRoot` (PVM flavor
+    ///    only; it holds a PVM kernel), unless `VMM_GUEST_NO_SHARED` is set.
     ///
     /// A missing initramfs is not an error (`initramfs` is nil); a missing kernel is.
+    /// This is the only place that knows about `../shared`; nothing requires it.
     public static func locate(
         kernelPath: String? = nil,
         initramfsPath: String? = nil,
@@ -188,7 +194,8 @@ public struct GuestAssets: Sendable, Equatable {
         }
         searched.append(cache.root.appendingPathComponent("\(flavor.rawValue)-*").path)
 
-        if flavor == .pvm, let repositoryRoot {
+        let sharedHidden = environment[noSharedVariable].map { !$0.isEmpty && $0 != "0" } ?? false
+        if flavor == .pvm, let repositoryRoot, !sharedHidden {
             let shared = repositoryRoot.standardizedFileURL.deletingLastPathComponent()
                 .appendingPathComponent("shared/guest")
             let kernel = shared.appendingPathComponent("vmlinux-6.12-pvmcompat")
@@ -206,6 +213,18 @@ public struct GuestAssets: Sendable, Equatable {
         throw GuestAssetsError(
             "no \(flavor.rawValue) guest kernel (searched \(searched.joined(separator: ", "))); "
                 + "run `swift run vmm-tools guest kernel --flavor \(flavor.rawValue)`")
+    }
+
+    /// The compressed kernel built with ``kernel``, when there is one: `bzImage` beside a cached or
+    /// explicit `vmlinux`, `bzImage-<version>` beside a `vmlinux-<version>` in `../shared/guest`.
+    public var bzImage: URL? {
+        let folder = kernel.deletingLastPathComponent()
+        let name = kernel.lastPathComponent
+        let candidate =
+            name.hasPrefix(Self.kernelFileName + "-")
+            ? folder.appendingPathComponent(Self.bzImageFileName + name.dropFirst(Self.kernelFileName.count))
+            : folder.appendingPathComponent(Self.bzImageFileName)
+        return FileManager.default.fileExists(atPath: candidate.path) ? candidate : nil
     }
 
     private static func readCommandLine(_ url: URL) -> String? {
@@ -227,6 +246,14 @@ public enum GuestCommandLine {
     public static let readyMarker = "VMM-GUEST-READY"
     /// Printed by `/init` after the command: `VMM-GUEST-EXIT status=<n>`.
     public static let exitMarker = "VMM-GUEST-EXIT"
+    /// The parameter that makes `/init` start an interactive login shell on `ttyS0` (with job
+    /// control) when there is no `vmm.cmd`; `exit`, `poweroff` or `reboot` in it end the guest.
+    public static let shellParameter = "vmm.shell"
+    /// The prompt of that shell (`PS1`), which tests and tools wait for.
+    public static let shellPrompt = "root@swift-vmm:"
+
+    /// `base vmm.shell`: the guest gives an interactive root shell on its serial console.
+    public static func interactive(after base: String) -> String { "\(base) \(shellParameter)" }
 
     /// `base vmm.cmd="command"`. A parameter rather than init arguments after `--`,
     /// because VMMs (QEMU microvm adds `virtio_mmio.device=`) append to the command

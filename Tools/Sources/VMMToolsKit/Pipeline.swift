@@ -28,6 +28,12 @@ public enum Pipeline {
                     name: "build", passed: result.succeeded, seconds: 0,
                     detail: result.succeeded ? "ok" : "exit \(result.status)")
             },
+            CIStep(
+                name: "first-contact",
+                summary: "the README's first command, cold: empty HOME and cache, no ../shared (builds the guest)"
+            ) {
+                try FirstContact(workspaceRoot: workspace.root).run(emit: emit)
+            },
             CIStep(name: "guest", summary: "the host's guest kernel and the initramfs (vmm-tools guest; cached)") {
                 try guestStep(workspace: workspace, emit: emit)
             },
@@ -110,9 +116,26 @@ public enum Pipeline {
         }
     }
 
+    /// Points test processes at the guest kernel and initramfs `GuestAssets` finds, through
+    /// `VMM_GUEST_KERNEL` and `VMM_GUEST_INITRAMFS`, unless they are set (the guest step sets them
+    /// to what it built). Packages cannot depend on the Tools' `GuestAssets`; their real-kernel
+    /// tests read these variables, so every test finds assets through the same lookup.
+    public static func exportGuestAssets(
+        workspaceRoot: URL, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        guard environment["VMM_GUEST_KERNEL"].map({ $0.isEmpty }) ?? true,
+            let assets = try? GuestAssets.locate(environment: environment, repositoryRoot: workspaceRoot)
+        else { return }
+        setenv("VMM_GUEST_KERNEL", assets.kernel.path, 1)
+        if let initramfs = assets.initramfs, environment["VMM_GUEST_INITRAMFS"].map({ $0.isEmpty }) ?? true {
+            setenv("VMM_GUEST_INITRAMFS", initramfs.path, 1)
+        }
+    }
+
     /// Runs a `swift test` command line and reads its counts. A run that exits 0
     /// but executed no test at all fails: a silent test binary hides breakage.
     public static func testStep(name: String, arguments: [String], in directory: URL) throws -> StepOutcome {
+        exportGuestAssets(workspaceRoot: directory)
         let result = try ProcessRunner.run(arguments, in: directory, echo: true)
         guard let summary = TestSummary.parse(result.output) else {
             return StepOutcome(

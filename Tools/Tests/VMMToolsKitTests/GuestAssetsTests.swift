@@ -115,6 +115,32 @@ private struct LookupFixture {
         #expect(try fixture.locate(flavor: .pvm).origin == .shared)
     }
 
+    @Test func theSharedFolderIsAnOptionalLastFallbackThatCanBeHidden() throws {
+        let fixture = try LookupFixture()
+        defer { fixture.remove() }
+        try fixture.file(fixture.shared.appendingPathComponent("vmlinux-6.12-pvmcompat"))
+        try fixture.file(fixture.shared.appendingPathComponent("bzImage-6.12-pvmcompat"))
+        let shared = try fixture.locate()
+        #expect(shared.origin == .shared)
+        #expect(shared.bzImage?.lastPathComponent == "bzImage-6.12-pvmcompat")
+        for hidden in ["1", "yes"] {
+            do {
+                _ = try fixture.locate(environment: [GuestAssets.noSharedVariable: hidden])
+                Issue.record("\(GuestAssets.noSharedVariable)=\(hidden) still found ../shared")
+            } catch {
+                #expect(!error.description.contains("shared"), "\(error)")
+                #expect(error.description.contains("guest kernel --flavor pvm"))
+            }
+        }
+        // "0" and empty mean "not hidden"; a cache entry beats the shared folder either way.
+        #expect(try fixture.locate(environment: [GuestAssets.noSharedVariable: "0"]).origin == .shared)
+        let cached = try fixture.entry("pvm-0123")
+        let found = try fixture.locate(environment: [GuestAssets.noSharedVariable: "1"])
+        #expect(found.origin == .cache && found.bzImage == nil)
+        try fixture.file(cached.appendingPathComponent("bzImage"))
+        #expect(try fixture.locate().bzImage?.path == cached.appendingPathComponent("bzImage").path)
+    }
+
     @Test func cacheRootComesFromTheEnvironment() {
         #expect(GuestCache(environment: ["VMM_GUEST_CACHE": "/c"]).root.path == "/c")
         #expect(GuestCache(environment: ["HOME": "/h"]).root.path == "/h/.cache/swift-vmm/guest")
@@ -138,6 +164,27 @@ private struct LookupFixture {
                 == "console=ttyS0 vmm.cmd=\"echo a; exit 3\"")
         #expect(throws: GuestAssetsError.self) { try GuestCommandLine.running("echo \"x\"", after: "") }
         #expect(throws: GuestAssetsError.self) { try GuestCommandLine.running("a\nb", after: "") }
+    }
+
+    @Test func interactiveShellIsOneParameter() {
+        #expect(GuestCommandLine.interactive(after: "console=ttyS0 quiet") == "console=ttyS0 quiet vmm.shell")
+    }
+
+    @Test func firstContactReadsTheBuildTimeAndTheGuestRelease() {
+        let output = """
+            bootstrap: all 27 Debian packages present
+            integration-vmm: no pvm guest kernel yet; building it ...
+            integration-vmm: kernel: built pvm 0123 in 4m2s
+            integration-vmm: guest assets ready in 4m5s (245 s)
+            6.12.57
+            """
+        let report = FirstContact.Report(output: output)
+        #expect(report.buildSeconds == 245)
+        #expect(report.guestRelease == "6.12.57")
+        let warm = FirstContact.Report(output: "bootstrap: ok\n6.1.0-28-cloud-amd64\n")
+        #expect(warm.buildSeconds == nil && warm.guestRelease == "6.1.0-28-cloud-amd64")
+        #expect(FirstContact.Report(output: "Building for debugging...\n[3/4] Linking 6.1\n").guestRelease == nil)
+        #expect(!FirstContact.Report.isRelease("1. done") && !FirstContact.Report.isRelease(".12"))
     }
 
     @Test func exitStatusIsReadFromTheMarkerLine() {

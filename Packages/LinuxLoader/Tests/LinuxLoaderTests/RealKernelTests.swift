@@ -8,34 +8,19 @@ import VMMemory
 
 /// Real kernels: the project's PVM guest (bzImage and vmlinux) and Debian's cloud bzImage.
 @Suite struct RealKernelTests {
-    /// A file of the project's PVM guest kernel (`bzImage` or `vmlinux`): from the newest
-    /// complete `pvm-*` entry that `vmm-tools guest` left in its cache (`$VMM_GUEST_CACHE`,
-    /// else `~/.cache/swift-vmm/guest`), else from `../shared/guest` next to the repository.
+    /// A file of the project's guest kernel: `vmlinux` is `VMM_GUEST_KERNEL`, other names are
+    /// read beside it (`bzImage`). `vmm-tools test` and `vmm-tools ci` set the variable to what the
+    /// workspace's guest-asset lookup finds (this package cannot depend on that Tools module).
     static func pvmGuestFile(_ name: String) -> [UInt8]? { pvmGuestPath(name).flatMap(read) }
 
     /// Where ``pvmGuestFile(_:)`` reads from, or nil when no file is there.
     static func pvmGuestPath(_ name: String) -> String? {
-        let fileManager = FileManager.default
-        let environment = ProcessInfo.processInfo.environment
-        let cache =
-            environment["VMM_GUEST_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? fileManager.homeDirectoryForCurrentUser.appendingPathComponent(".cache/swift-vmm/guest").path
-        var newest: (path: String, date: Date)?
-        for entry in (try? fileManager.contentsOfDirectory(atPath: cache)) ?? [] where entry.hasPrefix("pvm-") {
-            let folder = cache + "/" + entry
-            guard
-                let date = (try? fileManager.attributesOfItem(atPath: folder + "/COMPLETE"))?[.modificationDate]
-                    as? Date,
-                fileManager.fileExists(atPath: folder + "/" + name)
-            else { continue }
-            if newest == nil || date > newest!.date { newest = (folder + "/" + name, date) }
+        guard let kernel = ProcessInfo.processInfo.environment["VMM_GUEST_KERNEL"], !kernel.isEmpty else {
+            return nil
         }
-        if let newest { return newest.path }
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let shared = repository.appendingPathComponent("shared/guest/\(name)-6.12-pvmcompat").path
-        return fileManager.fileExists(atPath: shared) ? shared : nil
+        let folder = URL(fileURLWithPath: kernel).deletingLastPathComponent()
+        let path = name == "vmlinux" ? kernel : folder.appendingPathComponent(name).path
+        return FileManager.default.fileExists(atPath: path) ? path : nil
     }
     static let cacheDirectory = FileManager.default.homeDirectoryForCurrentUser
         .appendingPathComponent(".cache/swift-vmm/linux-loader-tests").path
@@ -168,7 +153,7 @@ import VMMemory
 
     @Test func pvmGuestBzImage() throws {
         guard let bytes = Self.pvmGuestFile("bzImage") else {
-            return Self.unavailable("the PVM guest bzImage (swift run vmm-tools guest kernel --flavor pvm)")
+            return Self.unavailable("the PVM guest bzImage (VMM_GUEST_KERNEL: vmm-tools test sets it)")
         }
         try Self.bootBzImage(bytes, minimumVersion: 0x020f)
         let image = try BzImage(bytes)
@@ -185,7 +170,7 @@ import VMMemory
 
     @Test func pvmGuestVmlinuxWithPVHNote() throws {
         guard let bytes = Self.pvmGuestFile("vmlinux") else {
-            return Self.unavailable("the PVM guest vmlinux (swift run vmm-tools guest kernel --flavor pvm)")
+            return Self.unavailable("the PVM guest vmlinux (VMM_GUEST_KERNEL: vmm-tools test sets it)")
         }
         let kernel = try ELFKernel(bytes)
         #expect(kernel.machine == 62)
@@ -228,7 +213,7 @@ import VMMemory
 
     @Test func pvmGuestVmlinuxSymbols() throws {
         guard let path = Self.pvmGuestPath("vmlinux"), let bytes = Self.read(path) else {
-            return Self.unavailable("the PVM guest vmlinux (swift run vmm-tools guest kernel --flavor pvm)")
+            return Self.unavailable("the PVM guest vmlinux (VMM_GUEST_KERNEL: vmm-tools test sets it)")
         }
         let clock = ContinuousClock()
         var table: ELFSymbolTable?

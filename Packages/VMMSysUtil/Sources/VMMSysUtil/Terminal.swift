@@ -37,6 +37,41 @@ public enum Terminal {
         _ = try retryOnInterrupt("tcsetattr(\(descriptor))") { tcsetattr(descriptor, TCSANOW, &attributes) }
     }
 
+    /// A new pseudo-terminal pair: this process holds the controller side, the device side
+    /// (`/dev/pts/N`) is what a child or a guest console uses as its terminal.
+    ///
+    /// Tests drive interactive programs through it; a VMM can offer a guest's serial console on
+    /// it (as QEMU's `-serial pty`).
+    ///
+    /// ```swift
+    /// func talkToAShell() throws {
+    ///     let terminal = try Terminal.PseudoTerminal()
+    ///     let device = try terminal.openDevice()   // give this to the child as stdin/stdout
+    ///     try terminal.controller.write(Array("echo hi\r".utf8))
+    ///     _ = device
+    /// }
+    /// ```
+    public struct PseudoTerminal: ~Copyable {
+        /// The controller side (the "master"): what is written here is typed on the terminal.
+        public let controller: FileDescriptor
+        /// The device path of the terminal side, `/dev/pts/N`.
+        public let devicePath: String
+
+        /// Opens a controller (`posix_openpt`, close-on-exec) and unlocks its device.
+        public init() throws(SystemError) {
+            var name = [CChar](repeating: 0, count: 128)
+            let descriptor = cvmm_open_pseudo_terminal(&name, name.count)
+            if descriptor < 0 { throw SystemError.current("posix_openpt") }
+            controller = FileDescriptor(owning: descriptor)
+            devicePath = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+
+        /// Opens the terminal side read-write, without making it this process's controlling terminal.
+        public func openDevice() throws(SystemError) -> FileDescriptor {
+            try FileDescriptor.open(devicePath, flags: O_RDWR | O_NOCTTY)
+        }
+    }
+
     /// Raw mode on one terminal descriptor, as a guard that restores the saved settings.
     ///
     /// The descriptor is borrowed, not owned: keep it open while the guard lives.

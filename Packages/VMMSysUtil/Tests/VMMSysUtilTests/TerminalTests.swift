@@ -6,21 +6,17 @@ import Glibc
 import Testing
 import VMMSysUtil
 
-/// A real pseudo-terminal pair from `posix_openpt`.
+/// A real pseudo-terminal pair from ``Terminal/PseudoTerminal``, with the device side open.
 struct PseudoTerminal: ~Copyable {
-    let primary: FileDescriptor
+    let pair: Terminal.PseudoTerminal
     let secondary: FileDescriptor
+    var path: String { pair.devicePath }
 
     init() throws {
-        let fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)
-        try #require(fd >= 0, "posix_openpt: \(Errno.current)")
-        let primary = FileDescriptor(owning: fd)
-        try #require(grantpt(fd) == 0 && unlockpt(fd) == 0)
-        var name = [CChar](repeating: 0, count: 128)
-        try #require(cvmm_ptsname_r(fd, &name, name.count) == 0)
-        let path = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        secondary = try FileDescriptor.open(path, flags: O_RDWR | O_NOCTTY)
-        self.primary = primary
+        let pair = try Terminal.PseudoTerminal()
+        let secondary = try pair.openDevice()
+        self.secondary = secondary
+        self.pair = pair
     }
 }
 
@@ -35,6 +31,22 @@ private struct Bail: Error {}
         #expect(!Terminal.isTerminal(ends[0]))
         close(ends[0])
         close(ends[1])
+    }
+
+    @Test func pseudoTerminalPairCarriesBytesBothWaysAndNamesItsDevice() throws {
+        let pty = try PseudoTerminal()
+        #expect(pty.path.hasPrefix("/dev/pts/"))
+        #expect(!Terminal.isTerminal(-1))
+        #expect(fcntl(pty.pair.controller.rawValue, F_GETFD) & FD_CLOEXEC != 0)
+        let raw = try Terminal.RawMode(descriptor: pty.secondary.rawValue)
+        try pty.pair.controller.write(Array("in".utf8))
+        var buffer = [UInt8](repeating: 0, count: 8)
+        var count = try buffer.withUnsafeMutableBytes { try pty.secondary.read(into: $0) }
+        #expect(Array(buffer[..<count]) == Array("in".utf8))
+        try pty.secondary.write(Array("out".utf8))
+        count = try buffer.withUnsafeMutableBytes { try pty.pair.controller.read(into: $0) }
+        #expect(Array(buffer[..<count]) == Array("out".utf8))
+        try raw.restore()
     }
 
     @Test func rawModeClearsEchoAndCanonicalAndExplicitRestoreBringsThemBack() throws {
@@ -86,15 +98,15 @@ private struct Bail: Error {}
         let pty = try PseudoTerminal()
         let raw = try Terminal.RawMode(descriptor: pty.secondary.rawValue)
         // Ctrl-C (0x03) and a byte without newline reach the reader as data.
-        try pty.primary.write([0x03, 0x41])
+        try pty.pair.controller.write([0x03, 0x41])
         var buffer = [UInt8](repeating: 0, count: 8)
         let count = try buffer.withUnsafeMutableBytes { try pty.secondary.read(into: $0) }
         #expect(Array(buffer[..<count]) == [0x03, 0x41])
         // No echo came back to the primary side.
-        let flags = fcntl(pty.primary.rawValue, F_GETFL)
-        _ = cvmm_fcntl_int(pty.primary.rawValue, F_SETFL, flags | O_NONBLOCK)
+        let flags = fcntl(pty.pair.controller.rawValue, F_GETFL)
+        _ = cvmm_fcntl_int(pty.pair.controller.rawValue, F_SETFL, flags | O_NONBLOCK)
         #expect(throws: SystemError("read", errno: .wouldBlock)) {
-            _ = try buffer.withUnsafeMutableBytes { try pty.primary.read(into: $0) }
+            _ = try buffer.withUnsafeMutableBytes { try pty.pair.controller.read(into: $0) }
         }
         try raw.restore()
     }

@@ -20,14 +20,14 @@ public struct InitramfsBuilder: Sendable {
     /// Applets linked in `/bin` (each is a symlink to busybox; unpacking each costs emulated time).
     public var applets: [String]
 
-    /// Applets the init script and typical test commands use.
+    /// Applets the init script, typical test commands and the interactive shell use.
     public static let defaultApplets = [
         "sh", "mount", "umount", "cat", "echo", "printf", "test", "[", "true", "false", "sleep", "ls", "mkdir",
         "rm", "cp", "mv", "ln", "chmod", "mknod", "uname", "nproc", "dmesg", "grep", "sed", "head", "tail", "wc",
         "tr", "cut", "sort", "uniq", "seq", "tee", "env", "ps", "kill", "date", "stat", "dd", "sync", "od",
         "hexdump", "md5sum", "sha256sum", "find", "xargs", "free", "ip", "ifconfig", "route", "ping", "nc", "wget",
         "udhcpc", "hostname", "poweroff", "reboot", "halt", "readlink", "basename",
-        "dirname", "yes", "timeout", "watchdog",
+        "dirname", "yes", "timeout", "watchdog", "setsid", "stty", "vi", "less", "clear",
     ]
 
     /// `/etc/fstab`: what `/init` mounts with a single `mount -a` (each process it starts costs
@@ -36,6 +36,18 @@ public struct InitramfsBuilder: Sendable {
         proc /proc proc defaults 0 0
         sysfs /sys sysfs defaults 0 0
         devtmpfs /dev devtmpfs defaults 0 0
+
+        """
+
+    /// `/etc/profile`, read by the interactive login shell `/init` starts for `vmm.shell`.
+    /// busybox `poweroff`, `reboot` and `halt` signal PID 1, but `/init` is a shell script
+    /// waiting for that login shell and would act only after it exits: in the shell they
+    /// sync and stop the guest themselves.
+    public static let profile = """
+        export HOME=/root TERM=vt100 PS1='\(GuestCommandLine.shellPrompt)\\w# '
+        poweroff() { sync; command poweroff -f "$@"; }
+        reboot() { sync; command reboot -f "$@"; }
+        halt() { sync; command halt -f "$@"; }
 
         """
 
@@ -53,6 +65,7 @@ public struct InitramfsBuilder: Sendable {
         key.add("busybox", busybox)
         key.add("applets", applets.joined(separator: " "))
         key.add("fstab", Self.fstab)
+        key.add("profile", Self.profile)
         return key.digest
     }
 
@@ -69,6 +82,7 @@ public struct InitramfsBuilder: Sendable {
             cpio.symlink("bin/\(applet)", target: "busybox")
         }
         cpio.file("etc/fstab", contents: Array(Self.fstab.utf8), mode: 0o644)
+        cpio.file("etc/profile", contents: Array(Self.profile.utf8), mode: 0o644)
         cpio.file("init", contents: Array(initScript.utf8), mode: 0o755)
         return cpio.finish()
     }

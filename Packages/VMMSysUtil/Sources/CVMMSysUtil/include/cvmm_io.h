@@ -17,6 +17,8 @@
 #else
 #include <sys/select.h>
 #endif
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -102,10 +104,22 @@ static inline size_t cvmm_scm_rights_unpack(struct msghdr *message, int *fds, si
 
 // MARK: terminals
 
+/// Opens a new pseudo-terminal controller (close-on-exec, not our controlling terminal),
+/// unlocks its device and writes the device's path into `name`. Returns the controller
+/// descriptor, or -1 with errno set (the controller is closed again on failure).
+static inline int cvmm_open_pseudo_terminal(char *name, size_t size) {
+    int controller = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (controller < 0) return -1;
+    if (grantpt(controller) != 0 || unlockpt(controller) != 0 || ptsname_r(controller, name, size) != 0) {
+        int saved = errno;
+        close(controller);
+        errno = saved;
+        return -1;
+    }
+    return controller;
+}
+
 /// Switches `attributes` to raw mode (cfmakeraw is a BSD extension the Glibc module may hide).
 static inline void cvmm_cfmakeraw(struct termios *attributes) { cfmakeraw(attributes); }
-
-/// ptsname_r, the thread-safe GNU variant.
-static inline int cvmm_ptsname_r(int fd, char *buffer, size_t size) { return ptsname_r(fd, buffer, size); }
 
 #endif
