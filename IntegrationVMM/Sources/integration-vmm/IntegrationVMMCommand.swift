@@ -15,7 +15,7 @@ struct IntegrationVMMCommand: ParsableCommand {
         abstract: "Boot a Linux guest on KVM with the swift-vmm packages (serial console on stdout).",
         discussion: """
             With no arguments it boots the default guest: the kernel and initramfs that `vmm-tools guest` \
-            caches (~/.cache/swift-vmm/guest), built there on the first run when missing (about 3-5 minutes \
+            caches (~/.cache/swift-vmm/guest), built there on the first run when missing (about 4-6 minutes \
             for the PVM kernel). With a terminal on stdin the guest gives a root shell on the serial console \
             (Ctrl-C reaches the guest; `exit` or `poweroff` ends the VM; Ctrl-A X quits the VMM); without one \
             it boots, prints VMM-GUEST-READY and powers off. Exit status: 0 power-off/reboot/Ctrl-A X, \
