@@ -104,7 +104,7 @@ public struct GuestCache: Sendable, Equatable {
 /// A guest kernel (and optionally an initramfs) ready to boot, with the parameters it needs.
 ///
 /// ```swift
-/// let assets = try GuestAssets.locate(repositoryRoot: URL(fileURLWithPath: "/work/main"))
+/// let assets = try GuestAssets.locate(repositoryRoot: URL(fileURLWithPath: "."))
 /// print(assets.kernel.path, assets.commandLine)
 /// ```
 public struct GuestAssets: Sendable, Equatable {

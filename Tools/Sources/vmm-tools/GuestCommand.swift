@@ -103,7 +103,7 @@ struct GuestCheck: ParsableCommand {
     @OptionGroup var options: WorkspaceOptions
     @Option(help: "Number of boots.") var boots = 5
     @Option(help: "Kernel flavor to look up.") var flavor: FlavorChoice = .auto
-    @Option(help: "Kernel (default: VMM_GUEST_KERNEL, the cache, ../shared/guest).") var kernel: String?
+    @Option(help: "Kernel (default: VMM_GUEST_KERNEL, the cache, optionally ../shared/guest).") var kernel: String?
     @Option(help: "Initramfs (default: VMM_GUEST_INITRAMFS, the cache; built if missing).") var initramfs: String?
     @Option(help: "Command the guest runs; its exit status must be 0.") var command = "true"
     @Option(help: "Guest memory in MiB.") var memory = 128

@@ -111,7 +111,7 @@ public struct CPUIDFeature: Equatable, Sendable {
     }
 
     /// What the instruction emulator of this project's PVM hosts cannot run
-    /// (shared/guest/README.md): cx16, XSAVE (and everything built on it),
+    /// (ci/guest/README.md): cx16, XSAVE (and everything built on it),
     /// POPCNT, MOVBE, SMAP, INVPCID, RDPID, RDTSCP, CLWB.
     public static var unsupportedOnPVM: [CPUIDFeature] {
         [.cx16, .xsave, .popcnt, .movbe, .smap, .invpcid, .rdpid, .rdtscp, .clwb]
