@@ -132,6 +132,15 @@ let packageTargets: [Target] = [
         dependencies: [
             "VirtioDevices", "EventManager", "VMDevice", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VirtioQueue",
         ]),
+    // @section vhost (Vhost)
+    mirror("Vhost", "Vhost"),
+    mirror("Vhost", "VhostUser", dependencies: ["Vhost", "VMMSysUtil"]),
+    mirror("Vhost", "VhostPortableTests", .portableTests, dependencies: ["Vhost", "PortableTesting"]),
+    mirror(
+        "Vhost", "VhostTests", .test,
+        dependencies: [
+            "Vhost", "VhostUser", "VhostPortableTests", "PortableTesting", "VMMSysUtil", "VMMemory", "VMMemoryLinux",
+        ]),
     // @section sandbox (Seccompiler)
     mirror("Seccompiler", "CSeccomp", linkerSettings: [.linkedLibrary("seccomp")]),
     mirror("Seccompiler", "Seccompiler", dependencies: ["CSeccomp", "VMMSysUtil"]),

@@ -14,7 +14,8 @@ import Testing
         #expect(
             targets == [
                 "LinuxLoader/bzimage", "LinuxLoader/elf", "LinuxLoader/image", "LinuxLoader/cmdline",
-                "VirtioDevices/block-request", "VirtioDevices/vsock-packet", "VirtioDevices/mmio-transport",
+                "Vhost/message", "VirtioDevices/block-request", "VirtioDevices/vsock-packet",
+                "VirtioDevices/mmio-transport",
                 "VirtioQueue/virtqueue",
             ])
     }

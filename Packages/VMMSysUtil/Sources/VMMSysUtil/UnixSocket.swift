@@ -159,3 +159,78 @@ public struct UnixSocket: ~Copyable, Sendable {
             bytes: Array(bytes[..<count]), descriptors: Array(received[..<found]), descriptorsTruncated: truncated)
     }
 }
+
+// MARK: - Sockets by path
+
+extension UnixSocket {
+    /// The longest path `sockaddr_un` holds (its 108 bytes minus the terminating NUL).
+    public static var maximumPathLength: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1 }
+
+    /// `sockaddr_un` for `path`; nil when the path is empty, too long or holds a NUL.
+    public static func address(_ path: String) -> sockaddr_un? {
+        let bytes = Array(path.utf8)
+        guard !bytes.isEmpty, bytes.count <= maximumPathLength, !bytes.contains(0) else { return nil }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        // SAFETY: sun_path is a fixed 108-byte field of `address`; bytes.count <= 107 was
+        // checked above, so the copy stays inside it and the zeroed tail keeps the NUL.
+        withUnsafeMutableBytes(of: &address.sun_path) { field in
+            field.copyBytes(from: bytes)
+        }
+        return address
+    }
+
+    /// A close-on-exec `AF_UNIX` stream socket; `nonBlocking` adds `SOCK_NONBLOCK`.
+    static func streamSocket(nonBlocking: Bool) throws(SystemError) -> FileDescriptor {
+        var type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        if nonBlocking { type |= Int32(SOCK_NONBLOCK.rawValue) }
+        let fd = socket(AF_UNIX, type, 0)
+        if fd < 0 { throw SystemError.current("socket(AF_UNIX)") }
+        return FileDescriptor(owning: fd)
+    }
+
+    /// Binds and listens on `path` (close-on-exec; `nonBlocking` for an event loop). An
+    /// existing file there fails with `EADDRINUSE`.
+    public static func listen(
+        at path: String, backlog: Int32, nonBlocking: Bool = false
+    ) throws(SystemError)
+        -> FileDescriptor
+    {
+        guard var address = address(path) else { throw SystemError("bind(\(path))", errno: .invalidArgument) }
+        let socket = try streamSocket(nonBlocking: nonBlocking)
+        // SAFETY: sockaddr_un is a sockaddr with a longer address field; bind reads
+        // exactly MemoryLayout<sockaddr_un>.size bytes of `address`, which is alive here.
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if bound != 0 { throw SystemError.current("bind(\(path))") }
+        if Glibc.listen(socket.rawValue, backlog) != 0 {
+            let error = SystemError.current("listen(\(path))")
+            _ = unlink(path)
+            throw error
+        }
+        return socket
+    }
+
+    /// Connects a stream socket to the listener at `path` (close-on-exec). A Unix stream
+    /// connect completes at once or fails (`ECONNREFUSED` with no listener, `EAGAIN` when
+    /// a non-blocking connect meets a full backlog).
+    ///
+    /// ```swift
+    /// let daemon = UnixSocket(try UnixSocket.connect(to: "/run/vhost-user-blk.sock"))
+    /// ```
+    public static func connect(to path: String, nonBlocking: Bool = false) throws(SystemError) -> FileDescriptor {
+        guard var address = address(path) else { throw SystemError("connect(\(path))", errno: .invalidArgument) }
+        let socket = try streamSocket(nonBlocking: nonBlocking)
+        // SAFETY: as in listen(at:): connect reads sizeof(sockaddr_un) bytes of `address`.
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if connected != 0 { throw SystemError.current("connect(\(path))") }
+        return socket
+    }
+}

@@ -21,63 +21,14 @@ enum StreamTransfer: Equatable {
 /// descriptor it creates is non-blocking and close-on-exec; every write uses
 /// `MSG_NOSIGNAL`, so a peer that went away is an error, never a `SIGPIPE`.
 enum UnixStreamIO {
-    /// The longest path `sockaddr_un` holds (its 108 bytes minus the terminating NUL).
-    static var maximumPathLength: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1 }
-
-    /// `sockaddr_un` for `path`; nil when the path is empty, too long or holds a NUL.
-    static func address(_ path: String) -> sockaddr_un? {
-        let bytes = Array(path.utf8)
-        guard !bytes.isEmpty, bytes.count <= maximumPathLength, !bytes.contains(0) else { return nil }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        // SAFETY: sun_path is a fixed 108-byte field of `address`; bytes.count <= 107 was
-        // checked above, so the copy stays inside it and the zeroed tail keeps the NUL.
-        withUnsafeMutableBytes(of: &address.sun_path) { field in
-            field.copyBytes(from: bytes)
-        }
-        return address
-    }
-
-    static func makeSocket() throws(SystemError) -> FileDescriptor {
-        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        let fd = socket(AF_UNIX, type, 0)
-        if fd < 0 { throw SystemError.current("socket(AF_UNIX)") }
-        return FileDescriptor(owning: fd)
-    }
-
-    /// Binds and listens on `path`. An existing file there fails with `EADDRINUSE`.
+    /// Binds and listens on `path`, non-blocking. An existing file there fails with `EADDRINUSE`.
     static func listen(at path: String, backlog: Int32) throws(SystemError) -> FileDescriptor {
-        guard var address = address(path) else { throw SystemError("bind(\(path))", errno: .invalidArgument) }
-        let socket = try makeSocket()
-        // SAFETY: sockaddr_un is a sockaddr with a longer address field; bind reads
-        // exactly MemoryLayout<sockaddr_un>.size bytes of `address`, which is alive here.
-        let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        if bound != 0 { throw SystemError.current("bind(\(path))") }
-        if Glibc.listen(socket.rawValue, backlog) != 0 {
-            let error = SystemError.current("listen(\(path))")
-            _ = unlink(path)
-            throw error
-        }
-        return socket
+        try UnixSocket.listen(at: path, backlog: backlog, nonBlocking: true)
     }
 
-    /// Connects to the listener at `path` without blocking. A Unix stream connect
-    /// completes at once or fails (`EAGAIN` when the listener's backlog is full).
+    /// Connects to the listener at `path` without blocking.
     static func connect(to path: String) throws(SystemError) -> FileDescriptor {
-        guard var address = address(path) else { throw SystemError("connect(\(path))", errno: .invalidArgument) }
-        let socket = try makeSocket()
-        // SAFETY: as in listen(at:): connect reads sizeof(sockaddr_un) bytes of `address`.
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        if connected != 0 { throw SystemError.current("connect(\(path))") }
-        return socket
+        try UnixSocket.connect(to: path, nonBlocking: true)
     }
 
     /// Accepts one pending client (non-blocking, close-on-exec); nil when none is waiting.

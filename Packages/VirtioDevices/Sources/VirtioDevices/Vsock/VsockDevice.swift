@@ -165,7 +165,7 @@ public final class VsockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
         guard cid >= 3, cid < 0xffff_ffff else { throw .invalidGuestCID(cid) }
         // "<path>_<port>" must fit too: up to 11 more bytes.
         let path = configuration.socketPath
-        guard UnixStreamIO.address(path) != nil, path.utf8.count + 11 <= UnixStreamIO.maximumPathLength else {
+        guard UnixSocket.address(path) != nil, path.utf8.count + 11 <= UnixSocket.maximumPathLength else {
             throw .invalidSocketPath(path)
         }
         guard configuration.maximumConnections > 0, configuration.maximumConnections <= 1 << 16 else {

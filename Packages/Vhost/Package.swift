@@ -1,0 +1,37 @@
+// swift-tools-version: 6.1
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import PackageDescription
+
+let package = Package(
+    name: "Vhost",
+    products: [
+        .library(name: "Vhost", targets: ["Vhost"]),
+        .library(name: "VhostUser", targets: ["VhostUser"]),
+    ],
+    dependencies: [
+        .package(path: "../PortableTesting"),
+        .package(path: "../VMMSysUtil"),
+        .package(path: "../VMMemory"),
+    ],
+    targets: [
+        .target(name: "Vhost"),
+        .target(
+            name: "VhostUser",
+            dependencies: ["Vhost", .product(name: "VMMSysUtil", package: "VMMSysUtil")]),
+        .target(
+            name: "VhostPortableTests",
+            dependencies: ["Vhost", .product(name: "PortableTesting", package: "PortableTesting")],
+            path: "Tests/VhostPortableTests"),
+        .testTarget(
+            name: "VhostTests",
+            dependencies: [
+                "Vhost", "VhostUser", "VhostPortableTests",
+                .product(name: "PortableTesting", package: "PortableTesting"),
+                .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+                .product(name: "VMMemory", package: "VMMemory"),
+                .product(name: "VMMemoryLinux", package: "VMMemory"),
+            ]),
+    ]
+)
