@@ -123,8 +123,10 @@ struct InteractiveShellTests {
 
         // Ctrl-C goes to the guest's foreground job, not to the VMM: the sleep ends, the shell and VMM stay.
         let typed = terminal.transcript.endIndex
-        try terminal.type("sleep 600; echo SLE\"\"PT\r")  // the echoed line shows SLE""PT, the output SLEPT
-        usleep(3_000_000)  // the sleep process starts (fork and exec are slow in PVM's emulated kernel mode)
+        // The echoed line shows STA""RTED and SLE""PT; the output STARTED (the shell runs the line) and SLEPT.
+        try terminal.type("echo STA\"\"RTED; sleep 600; echo SLE\"\"PT\r")
+        guard session.wait(for: "STARTED", after: typed, seconds: 60) != nil else { return }
+        usleep(1_000_000)  // let the shell fork and exec sleep; a ^C before it still ends the line with 130
         try terminal.type("\u{03}")
         guard let interrupted = session.wait(for: Self.prompt, after: typed, seconds: 60) else { return }
         #expect(session.process.isRunning, "Ctrl-C ended the VMM")
