@@ -134,12 +134,18 @@ let packageTargets: [Target] = [
         ]),
     // @section vhost (Vhost)
     mirror("Vhost", "Vhost"),
-    mirror("Vhost", "VhostUser", dependencies: ["Vhost", "VMMSysUtil"]),
+    mirror(
+        "Vhost", "VhostUser",
+        dependencies: [
+            "Vhost", "EventManager", "VMDevice", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VirtioDevices",
+            "VirtioQueue",
+        ]),
     mirror("Vhost", "VhostPortableTests", .portableTests, dependencies: ["Vhost", "PortableTesting"]),
     mirror(
         "Vhost", "VhostTests", .test,
         dependencies: [
             "Vhost", "VhostUser", "VhostPortableTests", "PortableTesting", "VMMSysUtil", "VMMemory", "VMMemoryLinux",
+            "EventManager", "VMDevice", "VirtioDevices", "VirtioQueue",
         ]),
     // @section sandbox (Seccompiler)
     mirror("Seccompiler", "CSeccomp", linkerSettings: [.linkedLibrary("seccomp")]),
@@ -171,7 +177,8 @@ let workspaceTargets: [Target] = [
         name: "IntegrationVMMCore",
         dependencies: [
             "ACPITables", "EventManager", "Hypervisor", "KVMBindings", "KVMIoctls", "LinuxLoader", "VMDevice",
-            "Seccompiler", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VMSuperIO", "VirtioDevices", "X86Machine",
+            "Seccompiler", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VMSuperIO", "Vhost", "VhostUser",
+            "VirtioDevices", "X86Machine",
         ],
         path: "IntegrationVMM/Sources/IntegrationVMMCore",
         resources: [.embedInCode("Seccomp/x86_64.json")]),
@@ -185,8 +192,8 @@ let workspaceTargets: [Target] = [
     .testTarget(
         name: "IntegrationVMMTests",
         dependencies: [
-            "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "VMMSysUtil",
-            "integration-vmm",
+            "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "VMMSysUtil", "VhostUser",
+            "VirtioDevices", "integration-vmm",
         ],
         path: "IntegrationVMM/Tests/IntegrationVMMTests"),
 ]

@@ -14,12 +14,25 @@ let package = Package(
         .package(path: "../PortableTesting"),
         .package(path: "../VMMSysUtil"),
         .package(path: "../VMMemory"),
+        .package(path: "../EventManager"),
+        .package(path: "../VMDevice"),
+        .package(path: "../VirtioDevices"),
+        .package(path: "../VirtioQueue"),
     ],
     targets: [
         .target(name: "Vhost"),
         .target(
             name: "VhostUser",
-            dependencies: ["Vhost", .product(name: "VMMSysUtil", package: "VMMSysUtil")]),
+            dependencies: [
+                "Vhost",
+                .product(name: "EventManager", package: "EventManager"),
+                .product(name: "VMDevice", package: "VMDevice"),
+                .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+                .product(name: "VMMemory", package: "VMMemory"),
+                .product(name: "VMMemoryLinux", package: "VMMemory"),
+                .product(name: "VirtioDevices", package: "VirtioDevices"),
+                .product(name: "VirtioQueue", package: "VirtioQueue"),
+            ]),
         .target(
             name: "VhostPortableTests",
             dependencies: ["Vhost", .product(name: "PortableTesting", package: "PortableTesting")],
@@ -32,6 +45,10 @@ let package = Package(
                 .product(name: "VMMSysUtil", package: "VMMSysUtil"),
                 .product(name: "VMMemory", package: "VMMemory"),
                 .product(name: "VMMemoryLinux", package: "VMMemory"),
+                .product(name: "EventManager", package: "EventManager"),
+                .product(name: "VMDevice", package: "VMDevice"),
+                .product(name: "VirtioDevices", package: "VirtioDevices"),
+                .product(name: "VirtioQueue", package: "VirtioQueue"),
             ]),
     ]
 )

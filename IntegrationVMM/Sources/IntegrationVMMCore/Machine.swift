@@ -140,13 +140,17 @@ public enum IntegrationVMM {
         var config = config
         for place in virtioPlaces { config.commandLine += " " + place.kernelParameter }
 
-        // Guest RAM: one anonymous mapping per layout region.
+        // Guest RAM: one mapping per layout region; a memfd (shared) when a vhost-user back-end maps it too.
+        let shared = config.virtioDevices.contains { $0.sharesGuestMemory }
         var regions: [MmapRegion] = []
-        for region in plan.layout.ramRegions {
+        for (index, region) in plan.layout.ramRegions.enumerated() {
             do {
+                let options = MmapRegion.Options(dontDump: true, noReserve: true)
                 regions.append(
-                    try MmapRegion.anonymous(
-                        at: region.start, size: region.size, options: .init(dontDump: true, noReserve: true)))
+                    shared
+                        ? try MmapRegion.memfd(
+                            at: region.start, size: region.size, name: "guest-ram-\(index)", options: options)
+                        : try MmapRegion.anonymous(at: region.start, size: region.size, options: options))
             } catch {
                 throw VMMError("guest memory (\(region.size >> 20) MiB at \(region.start)): \(error)")
             }

@@ -9,6 +9,8 @@ import VMDevice
 import VMMSysUtil
 import VMMemory
 import VMMemoryLinux
+import Vhost
+import VhostUser
 import VirtioDevices
 
 /// One virtio device on the integration-vmm command line.
@@ -28,6 +30,83 @@ public enum VirtioDeviceOption: Equatable, Sendable {
     case vsock(cid: UInt64, path: String)
     /// `--console output=<file>`: virtio-console (the guest's hvc0); its output is appended to the file.
     case console(output: String)
+    /// `--vhost-user-blk`, `--vhost-user-fs`, `--vhost-user`: a device a vhost-user back-end serves.
+    case vhostUser(socket: String, model: VhostUserDeviceModel)
+
+    /// Whether a back-end outside this process needs guest memory (it must then be shared).
+    public var sharesGuestMemory: Bool {
+        if case .vhostUser = self { return true }
+        return false
+    }
+
+    /// Parses a `--vhost-user-blk` value: `socket=<path>[,queue-size=<N>]`.
+    public static func parseVhostUserBlock(_ text: String) throws(ConfigError) -> VirtioDeviceOption {
+        let option = "--vhost-user-blk"
+        let values = try KeyValueOptions.parse(text, option: option, known: ["socket", "queue-size"])
+        let socket = try vhostUserSocket(values, option: option)
+        let size = try queueSize(values["queue-size"], default: 256, option: option)
+        return .vhostUser(socket: socket, model: .block(queueSize: size))
+    }
+
+    /// Parses a `--vhost-user-fs` value: `socket=<path>,tag=<name>[,queue-size=<N>]`.
+    public static func parseVhostUserFilesystem(_ text: String) throws(ConfigError) -> VirtioDeviceOption {
+        let option = "--vhost-user-fs"
+        let values = try KeyValueOptions.parse(text, option: option, known: ["socket", "tag", "queue-size"])
+        let socket = try vhostUserSocket(values, option: option)
+        guard let tag = values["tag"] else { throw ConfigError("\(option): tag=<name> is required") }
+        let size = try queueSize(values["queue-size"], default: 1024, option: option)
+        do {
+            return .vhostUser(socket: socket, model: try .filesystem(tag: tag, queueSize: size))
+        } catch {
+            throw ConfigError("\(option): \(error)")
+        }
+    }
+
+    /// Parses a `--vhost-user` value:
+    /// `socket=<path>,device-id=<N>,queues=<N>[,queue-size=<N>][,config-size=<bytes>]`.
+    public static func parseVhostUser(_ text: String) throws(ConfigError) -> VirtioDeviceOption {
+        let option = "--vhost-user"
+        let values = try KeyValueOptions.parse(
+            text, option: option, known: ["socket", "device-id", "queues", "queue-size", "config-size"])
+        let socket = try vhostUserSocket(values, option: option)
+        guard let idText = values["device-id"], let id = UInt32(idText), (1...63).contains(id) else {
+            throw ConfigError("\(option): device-id=<1...63> (a virtio device ID) is required")
+        }
+        guard let queuesText = values["queues"], let queues = Int(queuesText), (1...64).contains(queues) else {
+            throw ConfigError("\(option): queues=<1...64> is required")
+        }
+        let size = try queueSize(values["queue-size"], default: 256, option: option)
+        var config = VhostUserDeviceModel.ConfigSource.local([])
+        if let configText = values["config-size"] {
+            guard let bytes = Int(configText), (0...Int(VhostUserMessage.maximumConfigSize)).contains(bytes) else {
+                throw ConfigError("\(option): config-size is 0...\(VhostUserMessage.maximumConfigSize) bytes")
+            }
+            if bytes > 0 { config = .backend(size: bytes) }
+        }
+        return .vhostUser(
+            socket: socket,
+            model: VhostUserDeviceModel(
+                type: VirtioDeviceType(rawValue: id), queueSizes: Array(repeating: size, count: queues),
+                config: config))
+    }
+
+    static func vhostUserSocket(_ values: [String: String], option: String) throws(ConfigError) -> String {
+        guard let socket = values["socket"], !socket.isEmpty else {
+            throw ConfigError("\(option): socket=<path> is required")
+        }
+        guard socket.utf8.count <= 107 else {
+            throw ConfigError("\(option): socket path is too long for a Unix socket")
+        }
+        return socket
+    }
+
+    static func queueSize(_ text: String?, default value: UInt16, option: String) throws(ConfigError) -> UInt16 {
+        guard let text else { return value }
+        guard let size = UInt16(text), size > 0, size <= 32768, size & (size - 1) == 0 else {
+            throw ConfigError("\(option): queue-size must be a power of two, 1...32768, got '\(text)'")
+        }
+        return size
+    }
 
     /// Parses a `--net` value.
     public static func parseNet(_ text: String) throws(ConfigError) -> VirtioDeviceOption {
@@ -177,7 +256,7 @@ final class VirtioAttachments: @unchecked Sendable {
             throw VMMError("\(what): interrupt \(place.interrupt): \(error)")
         }
         groups.append(group)
-        let device = try Self.makeDevice(option)
+        let device = try Self.makeDevice(option, memory: memory, eventLoop: loop.remote, place: place)
         let transport: MmioTransport<Memory>
         do {
             transport = try MmioTransport(
@@ -200,8 +279,21 @@ final class VirtioAttachments: @unchecked Sendable {
         }
     }
 
-    static func makeDevice(_ option: VirtioDeviceOption) throws(VMMError) -> any VirtioDevice<Memory> {
+    static func makeDevice(
+        _ option: VirtioDeviceOption, memory: Memory, eventLoop: RemoteEndpoint, place: VirtioPlacement
+    ) throws(VMMError) -> any VirtioDevice<Memory> {
         switch option {
+        case .vhostUser(let socket, let model):
+            let base = "0x\(String(place.base, radix: 16))"
+            do {
+                return try VhostUserDevice(socketPath: socket, model: model, memory: memory, eventLoop: eventLoop) {
+                    line in
+                    // One line per loss; the device is marked DEVICE_NEEDS_RESET, the VM goes on.
+                    printError("integration-vmm: \(line); the device at \(base) needs a reset, the VM keeps running")
+                }
+            } catch {
+                throw VMMError("\(model.type) at \(base): \(error)")
+            }
         case .entropy:
             return EntropyDevice<Memory>()
         case .block(let path, let readOnly, let direct, let id):

@@ -57,6 +57,29 @@ struct IntegrationVMMCommand: ParsableCommand {
     @Option(help: "Add a virtio-console (the guest's hvc0): output=<file> receives what the guest writes.")
     var console: String?
 
+    @Option(
+        help: """
+            Add a virtio-blk disk a vhost-user back-end serves (qemu-storage-daemon --export type=vhost-user-blk): \
+            socket=<path>[,queue-size=<N>]. Repeatable. Guest RAM is then shared (memfd).
+            """)
+    var vhostUserBlk: [String] = []
+
+    @Option(
+        help: """
+            Add a virtio-fs share a vhost-user back-end serves (virtiofsd --socket-path=<path>): \
+            socket=<path>,tag=<name>[,queue-size=<N>]; the guest mounts it with `mount -t virtiofs <name> <dir>`. \
+            Repeatable.
+            """)
+    var vhostUserFs: [String] = []
+
+    @Option(
+        help: """
+            Add any virtio device a vhost-user back-end serves: socket=<path>,device-id=<N>,queues=<N>\
+            [,queue-size=<N>][,config-size=<bytes>] (config-size: read the back-end's configuration space). \
+            Repeatable.
+            """)
+    var vhostUser: [String] = []
+
     @Flag(help: "Do not hide the CPU features a PVM host cannot emulate from the guest's CPUID.")
     var keepCpuid = false
 
@@ -214,6 +237,15 @@ struct IntegrationVMMCommand: ParsableCommand {
         if let vsock { config.virtioDevices.append(try VirtioDeviceOption.parseVsock(vsock)) }
         if let console { config.virtioDevices.append(try VirtioDeviceOption.parseConsole(console)) }
         if rng { config.virtioDevices.append(.entropy) }
+        config.virtioDevices += try vhostUserBlk.map { text throws(ConfigError) in
+            try VirtioDeviceOption.parseVhostUserBlock(text)
+        }
+        config.virtioDevices += try vhostUserFs.map { text throws(ConfigError) in
+            try VirtioDeviceOption.parseVhostUserFilesystem(text)
+        }
+        config.virtioDevices += try vhostUser.map { text throws(ConfigError) in
+            try VirtioDeviceOption.parseVhostUser(text)
+        }
         try config.validate()
         return config
     }

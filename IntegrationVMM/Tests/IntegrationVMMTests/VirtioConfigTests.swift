@@ -3,6 +3,8 @@
 
 import IntegrationVMMCore
 import Testing
+import VhostUser
+import VirtioDevices
 
 @Suite("virtio device options and placement")
 struct VirtioConfigTests {
@@ -46,6 +48,58 @@ struct VirtioConfigTests {
         }
         #expect(try VirtioDeviceOption.parseConsole("output=/tmp/hvc0.log") == .console(output: "/tmp/hvc0.log"))
         #expect(throws: ConfigError.self) { try VirtioDeviceOption.parseConsole("output=") }
+    }
+
+    @Test func vhostUserOptionsDescribeTheDeviceAndRejectNonsense() throws {
+        #expect(
+            try VirtioDeviceOption.parseVhostUserBlock("socket=/run/blk.sock")
+                == .vhostUser(socket: "/run/blk.sock", model: .block()))
+        #expect(
+            try VirtioDeviceOption.parseVhostUserBlock("socket=/b,queue-size=128")
+                == .vhostUser(socket: "/b", model: .block(queueSize: 128)))
+        let share = try VirtioDeviceOption.parseVhostUserFilesystem("socket=/fs.sock,tag=share")
+        guard case .vhostUser(let socket, let model) = share else {
+            Issue.record("\(share)")
+            return
+        }
+        #expect(socket == "/fs.sock" && model.type == .filesystem && model.queueSizes == [1024, 1024])
+        // virtio-fs configuration: the tag padded to 36 bytes, then num_request_queues (1).
+        #expect(model.config == .local(Array("share".utf8) + [UInt8](repeating: 0, count: 31) + [1, 0, 0, 0]))
+        #expect(
+            try VirtioDeviceOption.parseVhostUser("socket=/r.sock,device-id=4,queues=1")
+                == .vhostUser(
+                    socket: "/r.sock",
+                    model: VhostUserDeviceModel(type: VirtioDeviceType(rawValue: 4), queueSizes: [256])))
+        #expect(
+            try VirtioDeviceOption.parseVhostUser("socket=/v,device-id=19,queues=3,queue-size=64,config-size=8")
+                == .vhostUser(
+                    socket: "/v",
+                    model: VhostUserDeviceModel(
+                        type: .vsock, queueSizes: [64, 64, 64], config: .backend(size: 8))))
+        #expect(share.sharesGuestMemory && !VirtioDeviceOption.entropy.sharesGuestMemory)
+        let bad: [(String, (String) throws(ConfigError) -> VirtioDeviceOption)] = [
+            ("", VirtioDeviceOption.parseVhostUserBlock), ("socket=", VirtioDeviceOption.parseVhostUserBlock),
+            ("socket=/b,queue-size=100", VirtioDeviceOption.parseVhostUserBlock),
+            ("socket=/b,queue-size=65536", VirtioDeviceOption.parseVhostUserBlock),
+            ("socket=/b,tag=x", VirtioDeviceOption.parseVhostUserBlock),
+            ("socket=/" + String(repeating: "s", count: 107), VirtioDeviceOption.parseVhostUserBlock),
+            ("socket=/f", VirtioDeviceOption.parseVhostUserFilesystem),
+            ("socket=/f,tag=", VirtioDeviceOption.parseVhostUserFilesystem),
+            ("socket=/f,tag=" + String(repeating: "t", count: 37), VirtioDeviceOption.parseVhostUserFilesystem),
+            ("socket=/g,queues=1", VirtioDeviceOption.parseVhostUser),
+            ("socket=/g,device-id=0,queues=1", VirtioDeviceOption.parseVhostUser),
+            ("socket=/g,device-id=4", VirtioDeviceOption.parseVhostUser),
+            ("socket=/g,device-id=4,queues=65", VirtioDeviceOption.parseVhostUser),
+            ("socket=/g,device-id=4,queues=1,config-size=257", VirtioDeviceOption.parseVhostUser),
+        ]
+        for (text, parse) in bad {
+            do {
+                let option = try parse(text)
+                Issue.record("\(text) was accepted as \(option)")
+            } catch {
+                #expect(error.description.hasPrefix("--vhost-user"), "\(error)")
+            }
+        }
     }
 
     @Test func placementGivesEachDeviceAWindowAndAnInterruptOfItsOwn() throws {

@@ -10,7 +10,11 @@ struct BenchIO: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "io",
         abstract: "Guest block I/O (sequential 1 MiB, random 4 KiB; O_DIRECT): integration-vmm vs QEMU microvm.",
-        discussion: "Goal: at least QEMU's throughput (ratio ≥ 1.0) for every figure.")
+        discussion: """
+            Goal: at least QEMU's throughput (ratio ≥ 1.0) for every figure. A third column runs \
+            integration-vmm with the disk served by qemu-storage-daemon over vhost-user-blk (rows \
+            vhost-user-blk-*, against QEMU, with the ratio to the in-process device in their notes).
+            """)
 
     @OptionGroup var options: VMMBenchOptions
     @Option(help: "Runs of each VMM.") var runs = 3

@@ -65,6 +65,22 @@ public final class RemoteEndpoint: Sendable {
         return try completion.wait().get()
     }
 
+    /// Adds `subscriber` to the manager on the loop thread and returns its ID once it is
+    /// registered: a manager failure (a bad descriptor) and a loop that is gone are both
+    /// `EventManagerError`s.
+    ///
+    /// ```swift
+    /// let id = try loop.remote.add(NotificationWatcher(notifiers: notifiers))
+    /// ```
+    public func add(_ subscriber: sending any EventSubscriber) throws(EventManagerError) -> SubscriberID {
+        let added = try call { manager -> Result<SubscriberID, EventManagerError> in
+            do throws(EventManagerError) { return .success(try manager.add(subscriber)) } catch {
+                return .failure(error)
+            }
+        }
+        return try added.get()
+    }
+
     /// Queues `body` to run on the loop thread and returns at once.
     public func post(_ body: sending @escaping (EventManager) -> Void) throws(EventManagerError) {
         try enqueue(Job(run: body, cancel: {}))

@@ -34,6 +34,26 @@ import VMMSysUtil
         #expect(try loop.stopAndJoin().get() == ())
     }
 
+    @Test func addRegistersOnTheLoopAndReportsARefusedDescriptor() throws {
+        let loop = try EventLoopThread.start()
+        let shared = Counter()
+        let subscriber = try EventFdSubscriber(shared: shared)
+        try subscriber.event.signal()
+        let id = try loop.remote.add(subscriber)
+        #expect(try loop.remote.call { $0.subscriber(id) != nil })
+        let deadline = ContinuousClock.now + .seconds(10)
+        while shared.value == 0, ContinuousClock.now < deadline { usleep(1000) }
+        #expect(shared.value == 1, "the added subscriber's event was not handled")
+
+        final class Broken: EventSubscriber {
+            func register(with ops: EventOps) throws { try ops.add(-1, events: .readable) }
+            func process(_ event: ReadyEvent, with ops: EventOps) throws {}
+        }
+        #expect(throws: EventManagerError.self) { try loop.remote.add(Broken()) }
+        #expect(try loop.stopAndJoin().get() == ())
+        #expect(throws: EventManagerError.self) { try loop.remote.add(Broken()) }
+    }
+
     @Test func postedClosuresAddSubscribersThatThenRunOnTheLoop() throws {
         let loop = try EventLoopThread.start()
         let handled = Counter()

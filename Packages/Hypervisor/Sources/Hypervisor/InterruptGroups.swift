@@ -81,7 +81,7 @@ private func makeNotifiers(_ count: Int) throws(HypervisorError) -> [IRQNotifier
 /// try serial.trigger(index: 0)  // IRQ 4 on the PIC and IOAPIC
 /// try serial.update(index: 0, route: .legacy(LegacyInterruptLine(pin: 3)), masked: false)  // now IRQ 3
 /// ```
-public final class KVMLegacyInterruptGroup: InterruptSourceGroup {
+public final class KVMLegacyInterruptGroup: EventInterruptSourceGroup {
     /// The x86 GSIs with an irqchip route after `KVM_CREATE_IRQCHIP`: the IOAPIC's 24 pins.
     public static let x86LegacyGSIs: Range<UInt32> = 0..<24
 
@@ -162,6 +162,12 @@ public final class KVMLegacyInterruptGroup: InterruptSourceGroup {
     public func withNotifier<R, E: Error>(index: Int, _ body: (borrowing EventFd) throws(E) -> R) throws(E) -> R? {
         guard index >= 0, index < count else { return nil }
         return try body(notifiers[index].event)
+    }
+
+    /// The eventfd of interrupt `index` as a raw descriptor (nil outside the group), to send
+    /// to a vhost-user back-end as its call descriptor. The group keeps it open.
+    public func eventDescriptor(index: Int) -> Int32? {
+        withNotifier(index: index) { $0.descriptor.rawValue }
     }
 
     /// Registers the irqfd of every unmasked line. All or nothing: on failure nothing
@@ -281,7 +287,7 @@ public final class KVMLegacyInterruptGroup: InterruptSourceGroup {
 /// try msix.enable()  // MSI-X Enable set in the capability
 /// try msix.trigger(index: 0)
 /// ```
-public final class KVMMSIInterruptGroup: InterruptSourceGroup {
+public final class KVMMSIInterruptGroup: EventInterruptSourceGroup {
     /// The VM's routing table the GSIs come from.
     public let routing: KVMGSIRoutingTable
     /// The GSI of each vector, fixed for the group's lifetime.
@@ -343,6 +349,12 @@ public final class KVMMSIInterruptGroup: InterruptSourceGroup {
     public func withNotifier<R, E: Error>(index: Int, _ body: (borrowing EventFd) throws(E) -> R) throws(E) -> R? {
         guard index >= 0, index < count else { return nil }
         return try body(notifiers[index].event)
+    }
+
+    /// The eventfd of interrupt `index` as a raw descriptor (nil outside the group), to send
+    /// to a vhost-user back-end as its call descriptor. The group keeps it open.
+    public func eventDescriptor(index: Int) -> Int32? {
+        withNotifier(index: index) { $0.descriptor.rawValue }
     }
 
     /// Pushes the routes of the programmed vectors, then registers the irqfds of the

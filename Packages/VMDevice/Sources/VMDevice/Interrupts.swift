@@ -97,3 +97,21 @@ public protocol InterruptSourceGroup: AnyObject, Sendable {
     /// Injects interrupt `index` (dropped while masked, as MSI-X pending bits are).
     func trigger(index: Int) throws(InterruptError)
 }
+
+/// An interrupt group whose interrupts are file descriptors (eventfds) that a producer
+/// outside the VMM may signal directly: a vhost-user back-end writes the call eventfd it
+/// was given and the interrupt reaches the guest without a trip through the VMM.
+///
+/// Signals written this way bypass ``InterruptSourceGroup/trigger(index:)``; while an
+/// interrupt is masked or the group disabled they stay pending in the descriptor.
+///
+/// ```swift
+/// if let direct = group as? any EventInterruptSourceGroup, let call = direct.eventDescriptor(index: 0) {
+///     try frontend.setVringDescriptor(.setVringCall, 0, descriptor: call)
+/// }
+/// ```
+public protocol EventInterruptSourceGroup: InterruptSourceGroup {
+    /// The descriptor behind interrupt `index` (nil outside the group). It lives as long as
+    /// the group; callers share it (send it to another process), never close it.
+    func eventDescriptor(index: Int) -> Int32?
+}

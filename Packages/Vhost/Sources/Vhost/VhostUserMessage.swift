@@ -261,6 +261,41 @@ public struct VhostUserMessage: Sendable, Equatable {
         return payload
     }
 
+    /// Decodes a request a back-end sends on the back-end channel (header and exactly its
+    /// payload), as a front-end reads it. `CONFIG_CHANGE_MSG` carries nothing (an empty
+    /// payload or a u64 of zero); the others keep their bytes (``VhostUserPayload/opaque(_:)``)
+    /// for a front-end that serves them. A reply is refused: this channel carries requests.
+    ///
+    /// ```swift
+    /// let message = try VhostUserMessage.decodeBackendRequest(bytes)
+    /// if message.request == VhostUserBackendRequest.configChangeMsg.rawValue { refreshConfig() }
+    /// ```
+    public static func decodeBackendRequest(_ bytes: [UInt8]) throws(VhostUserError) -> VhostUserMessage {
+        let header = try decodeHeader(bytes)
+        let extra = bytes.count - headerSize - Int(header.size)
+        if extra > 0 { throw .trailingBytes(count: extra) }
+        guard let request = VhostUserBackendRequest(rawValue: header.request) else {
+            throw .unknownRequest(header.request)
+        }
+        guard !header.flags.contains(.reply) else {
+            throw .unexpectedReply(expected: 0, got: header.request, flags: header.flags.rawValue)
+        }
+        let layout: VhostUserPayloadLayout = request == .configChangeMsg ? .empty : .opaque
+        let payload = try decodePayload(
+            Array(bytes.dropFirst(headerSize)), size: header.size, layout: layout, request: header.request)
+        return VhostUserMessage(rawRequest: header.request, flags: header.flags, payload: payload)
+    }
+
+    /// The front-end's answer to a back-end request that asked for one (`NEED_REPLY`):
+    /// a u64 status, 0 for success.
+    ///
+    /// ```swift
+    /// let reply = VhostUserMessage.backendReply(to: message.request, status: 0).encoded()
+    /// ```
+    public static func backendReply(to request: UInt32, status: UInt64) -> VhostUserMessage {
+        VhostUserMessage(rawRequest: request, flags: .reply, payload: .u64(status))
+    }
+
     /// Decodes a payload of `layout` from exactly `size` of `body`'s bytes.
     public static func decodePayload(
         _ body: [UInt8], size: UInt32, layout: VhostUserPayloadLayout, request: UInt32

@@ -17,6 +17,8 @@ public struct VhostUserFrontendError: Error, CustomStringConvertible, Sendable {
         case disconnected
         /// The back-end lacks something the caller needs.
         case unsupported(String)
+        /// The request or the device cannot work as asked (the text says why).
+        case invalid(String)
     }
     /// The back-end's socket path.
     public var socketPath: String
@@ -36,6 +38,7 @@ public struct VhostUserFrontendError: Error, CustomStringConvertible, Sendable {
         case .protocolError(let error): return "vhost-user \(socketPath): invalid message: \(error)"
         case .disconnected: return "vhost-user \(socketPath): the back-end closed the connection"
         case .unsupported(let what): return "vhost-user \(socketPath): the back-end does not support \(what)"
+        case .invalid(let why): return socketPath.isEmpty ? why : "vhost-user \(socketPath): \(why)"
         }
     }
 }
@@ -84,6 +87,23 @@ public final class VhostUserFrontend {
         if setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) != 0 {
             throw SystemError.current("setsockopt(SO_RCVTIMEO)")
         }
+    }
+
+    /// The connected socket's descriptor, to watch for the back-end hanging up (owned here).
+    public var socketDescriptor: Int32 { socket.descriptor.rawValue }
+
+    /// Whether the connection is unusable, checked without blocking or consuming anything:
+    /// the back-end closed it (end of file, reset), or sent bytes nobody asked for (a
+    /// back-end speaks on this channel only to reply). False while it is quiet.
+    ///
+    /// ```swift
+    /// if frontend.isBroken() { print("\(frontend.socketPath): the back-end went away") }
+    /// ```
+    public func isBroken() -> Bool {
+        var byte: UInt8 = 0
+        let count = recv(socket.descriptor.rawValue, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        if count < 0 { return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) }
+        return true  // 0: end of file; 1: unsolicited bytes
     }
 
     func fail(_ reason: VhostUserFrontendError.Reason) -> VhostUserFrontendError {

@@ -8,4 +8,4 @@ import PortableTesting
 /// so they use no threads, Foundation or Strings.
 public let allCases: [PortableTestCase] =
     roundTripCases + wireCases + requestTableCases + descriptorPayloadCases + headerErrorCases
-    + payloadErrorCases + replyCases
+    + payloadErrorCases + replyCases + backendRequestCases

@@ -208,3 +208,50 @@ let replyCases: [PortableTestCase] = [
             acknowledged: true)
     },
 ]
+
+/// Fails unless decoding `bytes` as a back-end request throws exactly `expected`.
+func expectBackendRequestError(_ expected: VhostUserError, _ bytes: [UInt8], line: UInt = #line) throws(TestFailure) {
+    try expectError(expected, line: line) { () throws(VhostUserError) in
+        _ = try VhostUserMessage.decodeBackendRequest(bytes)
+    }
+}
+
+/// The back-end channel: what a hostile back-end can send a front-end unasked.
+let backendRequestCases: [PortableTestCase] = [
+    PortableTestCase("VhostUserBackendRequest", "CONFIG_CHANGE_MSG decodes, empty or with a zero u64") {
+        () throws(TestFailure) in
+        let empty = try expectNoError("decodeBackendRequest") { () throws(VhostUserError) in
+            try VhostUserMessage.decodeBackendRequest(header(2, size: 0))
+        }
+        try expectEqual(empty.request, VhostUserBackendRequest.configChangeMsg.rawValue)
+        try expectEqual(empty.payload, .empty)
+        let asking = try expectNoError("decodeBackendRequest") { () throws(VhostUserError) in
+            try VhostUserMessage.decodeBackendRequest(header(2, flags: 0x9, size: 8) + littleEndian(UInt64(0)))
+        }
+        try expect(asking.flags.contains(.needReply), "NEED_REPLY kept")
+    },
+    PortableTestCase("VhostUserBackendRequest", "other known requests keep their bytes") { () throws(TestFailure) in
+        let message = try expectNoError("decodeBackendRequest") { () throws(VhostUserError) in
+            try VhostUserMessage.decodeBackendRequest(header(3, size: 4) + [1, 2, 3, 4])
+        }
+        try expectEqual(message.payload, .opaque([1, 2, 3, 4]))
+    },
+    PortableTestCase("VhostUserBackendRequest", "unknown requests, replies, bad sizes and framing are refused") {
+        () throws(TestFailure) in
+        try expectBackendRequestError(.unknownRequest(0), header(0, size: 0))
+        try expectBackendRequestError(.unknownRequest(4), header(4, size: 0))
+        try expectBackendRequestError(.unknownRequest(0xffff_ffff), header(0xffff_ffff, size: 0))
+        try expectBackendRequestError(
+            .unexpectedReply(expected: 0, got: 2, flags: replyFlags), header(2, flags: replyFlags, size: 0))
+        try expectBackendRequestError(.sizeMismatch(request: 2, size: 4), header(2, size: 4) + [0, 0, 0, 0])
+        try expectBackendRequestError(.truncatedPayload(expected: 8, got: 2), header(2, size: 8) + [0, 0])
+        try expectBackendRequestError(.trailingBytes(count: 1), header(2, size: 0) + [7])
+        try expectBackendRequestError(.payloadTooLarge(size: 4097), header(3, size: 4097))
+        try expectBackendRequestError(.truncatedHeader(count: 3), [2, 0, 0])
+    },
+    PortableTestCase("VhostUserBackendRequest", "the front-end's status reply is a u64 with the reply flag") {
+        () throws(TestFailure) in
+        let bytes = VhostUserMessage.backendReply(to: 2, status: 0).encoded()
+        try expectEqual(bytes, header(2, flags: replyFlags, size: 8) + littleEndian(UInt64(0)))
+    },
+]

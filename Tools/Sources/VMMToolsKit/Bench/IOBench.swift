@@ -5,7 +5,8 @@ import Foundation
 import GuestAssets
 
 /// `vmm-tools bench io`: block I/O measured inside the guest, integration-vmm's virtio-blk
-/// against QEMU microvm's, on the same raw disk file with the same kernel and initramfs.
+/// against QEMU microvm's, on the same raw disk file with the same kernel and initramfs, and
+/// a third column: integration-vmm with the disk served by qemu-storage-daemon (vhost-user-blk).
 ///
 /// The guest runs `vmm-guest-tool bench-io` (IntegrationVMM/GuestTools, built statically
 /// here and handed over on a second, read-only disk) on the raw scratch disk with O_DIRECT:
@@ -82,6 +83,54 @@ public struct IOBench: Sendable {
         ]
     }
 
+    /// integration-vmm's arguments with the scratch disk served by qemu-storage-daemon
+    /// (vhost-user-blk on `socket`) instead of the in-process virtio-blk.
+    public func vhostUserArguments(tools: String, socket: String) throws -> [String] {
+        let boot = BootBench(vmm: vmm, assets: assets)
+        return try boot.ourArguments(command: guestCommand) + [
+            "--vhost-user-blk", "socket=\(socket)", "--block", "path=\(tools),readonly=on",
+        ]
+    }
+
+    /// QEMU's vhost-user-blk back-end.
+    public static let storageDaemon = "/usr/bin/qemu-storage-daemon"
+
+    /// Starts qemu-storage-daemon exporting `scratch` on `socket` and waits for the socket.
+    static func startStorageDaemon(scratch: String, socket: String) throws -> Process {
+        try? FileManager.default.removeItem(atPath: socket)
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: storageDaemon)
+        daemon.arguments = [
+            "--blockdev", "driver=file,node-name=scratch,filename=\(scratch),cache.direct=off,aio=threads",
+            "--export",
+            "type=vhost-user-blk,id=scratch,node-name=scratch,addr.type=unix,addr.path=\(socket),writable=on",
+        ]
+        daemon.standardOutput = FileHandle.nullDevice
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        let deadline = Date().addingTimeInterval(20)
+        while !FileManager.default.fileExists(atPath: socket) {
+            guard daemon.isRunning, Date() < deadline else {
+                daemon.terminate()
+                throw GuestAssetsError("qemu-storage-daemon did not listen on \(socket)")
+            }
+            usleep(20_000)
+        }
+        return daemon
+    }
+
+    /// One vhost-user-blk run: a daemon for this run only, killed afterwards (on SIGTERM it
+    /// waits for its clients, which are gone by then, so SIGKILL only saves time).
+    func vhostUserSample(tools: String, scratch: String, folder: URL) throws -> [String: Double] {
+        let socket = folder.appendingPathComponent("blk.sock").path
+        let daemon = try Self.startStorageDaemon(scratch: scratch, socket: socket)
+        defer {
+            kill(daemon.processIdentifier, SIGKILL)
+            daemon.waitUntilExit()
+        }
+        return try sample(try vhostUserArguments(tools: tools, socket: socket))
+    }
+
     /// QEMU's arguments: the same disks as virtio-blk-device on microvm's virtio-mmio.
     public func qemuArguments(tools: String, scratch: String) throws -> [String] {
         let boot = BootBench(vmm: vmm, assets: assets)
@@ -126,17 +175,27 @@ public struct IOBench: Sendable {
         defer { try? FileManager.default.removeItem(at: folder) }
         var ours: [String: [Double]] = [:]
         var peer: [String: [Double]] = [:]
+        var vhost: [String: [Double]] = [:]
+        let daemonPresent = FileManager.default.isExecutableFile(atPath: Self.storageDaemon)
+        func show(_ figures: [String: Double]) -> String {
+            Self.figures.map { "\($0) \(BootBench.show(figures[$0]))" }.joined(separator: ", ")
+        }
         for run in 0..<runs {
             let (tools, scratch) = try prepare(in: folder)
             let mine = try sample(try ourArguments(tools: tools, scratch: scratch))
             let (_, scratchAgain) = try prepare(in: folder)
             let theirs = try sample(try qemuArguments(tools: tools, scratch: scratchAgain))
+            var served: [String: Double] = [:]
+            if daemonPresent {
+                let (_, scratchThird) = try prepare(in: folder)
+                served = try vhostUserSample(tools: tools, scratch: scratchThird, folder: folder)
+            }
             for (name, value) in mine { ours[name, default: []].append(value) }
             for (name, value) in theirs { peer[name, default: []].append(value) }
+            for (name, value) in served { vhost[name, default: []].append(value) }
             progress(
-                "io \(run + 1)/\(runs): integration-vmm "
-                    + Self.figures.map { "\($0) \(BootBench.show(mine[$0]))" }.joined(separator: ", ")
-                    + "; qemu " + Self.figures.map { "\($0) \(BootBench.show(theirs[$0]))" }.joined(separator: ", "))
+                "io \(run + 1)/\(runs): integration-vmm \(show(mine)); qemu \(show(theirs))"
+                    + (daemonPresent ? "; integration-vmm + vhost-user-blk \(show(served))" : ""))
         }
         let qemu = BootBench.qemuVersion()
         let results = Self.figures.map { name in
@@ -152,7 +211,29 @@ public struct IOBench: Sendable {
                     "O_DIRECT in the guest on a raw \(mebibytes + 16) MiB disk file; host page cache on both sides",
                 ])
         }
-        return BenchReport(area: "io", results: results)
+        // The vhost-user-blk column: integration-vmm with qemu-storage-daemon serving the disk,
+        // beside QEMU (the ratio) and beside the in-process device (in the notes).
+        let served = Self.figures.compactMap { name -> BenchResult? in
+            let unit = name.hasSuffix("1MiB") ? "MiB/s" : "IOPS"
+            let values = vhost[name] ?? []
+            guard !values.isEmpty else { return nil }
+            let median = BenchEnvironment.median(values)
+            let inProcess = BenchEnvironment.median(ours[name] ?? [])
+            let share = inProcess > 0 ? String(format: "%.2f", median / inProcess) : "n/a"
+            let theirs = peer[name] ?? []
+            return BenchResult(
+                name: "vhost-user-blk-" + name, unit: unit, ours: median,
+                peer: theirs.isEmpty ? nil : BenchEnvironment.median(theirs), peerName: qemu, higherIsBetter: true,
+                notes: [
+                    "integration-vmm + qemu-storage-daemon (vhost-user-blk, same disk file setup), \(values.count) runs",
+                    "ratio to integration-vmm's in-process virtio-blk in the same runs: \(share)",
+                ])
+        }
+        var report = BenchReport(area: "io", results: results + served)
+        if !daemonPresent {
+            report.results[0].notes.append("\(Self.storageDaemon) is missing: no vhost-user-blk column")
+        }
+        return report
     }
 }
 

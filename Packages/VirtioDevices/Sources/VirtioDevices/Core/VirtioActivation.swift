@@ -52,17 +52,21 @@ public struct VirtioActivation<Memory: GuestMemory>: Sendable {
     public let eventLoop: RemoteEndpoint
     /// Marks the device broken (`DEVICE_NEEDS_RESET` plus a configuration interrupt) with a reason.
     public let markBroken: @Sendable (String) -> Void
+    /// The queues' notifiers, in queue order (a device that forwards notifications passes
+    /// their eventfds on; see ``VirtioDevice/forwardsQueueNotifications``).
+    public let notifiers: [QueueNotifier]
 
     /// Creates an activation (transports do this).
     public init(
         memory: Memory, features: UInt64, queues: [Virtqueue], interrupt: VirtioInterrupt,
-        eventLoop: RemoteEndpoint, markBroken: @escaping @Sendable (String) -> Void
+        eventLoop: RemoteEndpoint, notifiers: [QueueNotifier] = [], markBroken: @escaping @Sendable (String) -> Void
     ) {
         self.memory = memory
         self.features = features
         self.queues = queues
         self.interrupt = interrupt
         self.eventLoop = eventLoop
+        self.notifiers = notifiers
         self.markBroken = markBroken
     }
 

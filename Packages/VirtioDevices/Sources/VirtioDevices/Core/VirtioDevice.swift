@@ -6,20 +6,44 @@ import VirtioQueue
 
 /// Virtio device IDs (virtio 1.2, section 5), as the transport reports them.
 ///
+/// The IDs of the devices this package implements are named; any other ID (a device a
+/// vhost-user back-end implements) is `VirtioDeviceType(rawValue: N)`.
+///
 /// ```swift
 /// #expect(VirtioDeviceType.block.rawValue == 2)
+/// #expect(VirtioDeviceType(rawValue: 26) == .filesystem)
 /// ```
-public enum VirtioDeviceType: UInt32, Sendable, CaseIterable {
+public struct VirtioDeviceType: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    /// The device ID.
+    public let rawValue: UInt32
+    /// The device with ID `rawValue`.
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
     /// virtio-net.
-    case net = 1
+    public static let net = VirtioDeviceType(rawValue: 1)
     /// virtio-blk.
-    case block = 2
+    public static let block = VirtioDeviceType(rawValue: 2)
     /// virtio-console.
-    case console = 3
+    public static let console = VirtioDeviceType(rawValue: 3)
     /// virtio-rng (the entropy device).
-    case entropy = 4
+    public static let entropy = VirtioDeviceType(rawValue: 4)
     /// virtio-vsock.
-    case vsock = 19
+    public static let vsock = VirtioDeviceType(rawValue: 19)
+    /// virtio-fs (served by a vhost-user back-end such as virtiofsd).
+    public static let filesystem = VirtioDeviceType(rawValue: 26)
+
+    /// The name used in messages (`virtio-blk`), or `virtio device N`.
+    public var description: String {
+        switch rawValue {
+        case 1: "virtio-net"
+        case 2: "virtio-blk"
+        case 3: "virtio-console"
+        case 4: "virtio-rng"
+        case 19: "virtio-vsock"
+        case 26: "virtio-fs"
+        default: "virtio device \(rawValue)"
+        }
+    }
 }
 
 /// Feature bits every transport handles itself (virtio 1.2, section 6).
@@ -107,6 +131,24 @@ public protocol VirtioDevice<Memory>: AnyObject, Sendable {
     func queueNotified(_ index: Int)
     /// The driver reset the device (vCPU thread): stop using the queues and guest memory.
     func reset()
+
+    /// Transport feature bits offered on top of ``deviceFeatures`` (default: `VERSION_1`,
+    /// `RING_EVENT_IDX` and `RING_INDIRECT_DESC`, which this package's queues implement).
+    /// A device whose queues someone else serves (a vhost-user back-end) returns 0 and
+    /// offers exactly what that server supports in ``deviceFeatures``.
+    var transportFeatures: UInt64 { get }
+    /// Whether the device passes its queues' notifier eventfds on (to a vhost-user back-end,
+    /// which reads them) instead of having the transport watch them (default false).
+    var forwardsQueueNotifications: Bool { get }
+}
+
+extension VirtioDevice {
+    /// `VERSION_1 | RING_EVENT_IDX | RING_INDIRECT_DESC`.
+    public var transportFeatures: UInt64 {
+        VirtioFeature.version1 | VirtioFeature.ringEventIndex | VirtioFeature.indirectDescriptors
+    }
+    /// False: the transport watches the notifiers and calls ``queueNotified(_:)``.
+    public var forwardsQueueNotifications: Bool { false }
 }
 
 extension VirtioDevice {

@@ -35,6 +35,8 @@ public final class VirtioInterrupt: Sendable {
     /// Which interrupt of the group.
     public let index: Int
     private let status = Atomic<UInt32>(0)
+    /// Bits reported whatever the driver acknowledged (see ``reportAlways(_:)``).
+    private let permanent = Atomic<UInt32>(0)
     private let failures = Atomic<Int>(0)
 
     /// Signals through interrupt `index` of `group`.
@@ -44,7 +46,9 @@ public final class VirtioInterrupt: Sendable {
     }
 
     /// The pending reasons (`InterruptStatus`).
-    public var pending: Reason { Reason(rawValue: status.load(ordering: .acquiring)) }
+    public var pending: Reason {
+        Reason(rawValue: status.load(ordering: .acquiring) | permanent.load(ordering: .acquiring))
+    }
     /// How many times the line refused to fire (group disabled or failing).
     public var failedSignals: Int { failures.load(ordering: .relaxed) }
 
@@ -59,6 +63,23 @@ public final class VirtioInterrupt: Sendable {
         status.bitwiseAnd(~reason.rawValue, ordering: .acquiringAndReleasing)
     }
 
-    /// Clears every bit (device reset).
-    public func clear() { status.store(0, ordering: .releasing) }
+    /// Reports `reason` in ``pending`` from now on, acknowledged or not, until ``clear()``.
+    ///
+    /// For interrupts raised behind the VMM's back: when a vhost-user back-end writes the
+    /// call eventfd that is the irqfd, nothing sets `usedBuffer`, yet the virtio-mmio driver
+    /// looks at the used rings only when it reads that bit. Reporting it always costs the
+    /// driver a look at rings with nothing new after other interrupts, never a lost one.
+    ///
+    /// ```swift
+    /// interrupt.reportAlways(.usedBuffer)
+    /// ```
+    public func reportAlways(_ reason: Reason) {
+        permanent.bitwiseOr(reason.rawValue, ordering: .acquiringAndReleasing)
+    }
+
+    /// Clears every bit, the permanent ones included (device reset).
+    public func clear() {
+        permanent.store(0, ordering: .releasing)
+        status.store(0, ordering: .releasing)
+    }
 }

@@ -139,9 +139,7 @@ public final class MmioTransport<Memory: GuestMemory>: BusDevice, Sendable {
         self.interrupt = interrupt
         self.memory = memory
         self.eventLoop = eventLoop
-        var features =
-            device.deviceFeatures | VirtioFeature.version1 | VirtioFeature.ringEventIndex
-            | VirtioFeature.indirectDescriptors
+        var features = device.deviceFeatures | device.transportFeatures
         features &= ~VirtioFeature.accessPlatform
         if offerPackedRing { features |= VirtioFeature.ringPacked } else { features &= ~VirtioFeature.ringPacked }
         offeredFeatures = features
@@ -159,20 +157,16 @@ public final class MmioTransport<Memory: GuestMemory>: BusDevice, Sendable {
         }
         self.notifiers = notifiers
         state = Mutex(TransportState(queues: queues))
+        // The device's own consumer (a vhost-user back-end) reads the eventfds; two readers would race.
+        guard !device.forwardsQueueNotifications else { return }
         let subscriber = NotificationSubscriber(notifiers: notifiers) { [weak self] index in
             self?.notified(index)
         }
-        let added: Result<SubscriberID, EventManagerError>
         do {
-            added = try eventLoop.call { manager in
-                do throws(EventManagerError) { return .success(try manager.add(subscriber)) } catch {
-                    return .failure(error)
-                }
-            }
+            _ = try eventLoop.add(subscriber)
         } catch {
             throw .backend("event loop: \(error)")
         }
-        if case .failure(let error) = added { throw .backend("event loop: \(error)") }
     }
 
     /// The `virtio_mmio.device=` kernel parameter for a window at `base` raising `irq`.
@@ -339,7 +333,8 @@ public final class MmioTransport<Memory: GuestMemory>: BusDevice, Sendable {
             return .activate(
                 VirtioActivation(
                     memory: memory, features: state.driverFeatures, queues: state.queues, interrupt: interrupt,
-                    eventLoop: eventLoop, markBroken: { [weak self] reason in self?.markBroken(reason) }))
+                    eventLoop: eventLoop, notifiers: notifiers,
+                    markBroken: { [weak self] reason in self?.markBroken(reason) }))
         }
         switch action {
         case .none: break
@@ -352,8 +347,11 @@ public final class MmioTransport<Memory: GuestMemory>: BusDevice, Sendable {
             do {
                 try device.activate(activation)
                 active.store(true, ordering: .releasing)
-                // Buffers made available before DRIVER_OK (drivers may do that) are served now.
-                for notifier in notifiers { try? notifier.event.signal() }
+                // Buffers made available before DRIVER_OK (drivers may do that) are served now
+                // (a forwarding device's back-end checks its rings when it starts them).
+                if !device.forwardsQueueNotifications {
+                    for notifier in notifiers { try? notifier.event.signal() }
+                }
             } catch {
                 markBroken("activation failed: \(error)")
             }

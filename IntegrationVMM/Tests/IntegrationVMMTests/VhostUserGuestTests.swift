@@ -1,0 +1,166 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import Foundation
+import Glibc
+import Testing
+
+/// A vhost-user back-end daemon of the test (qemu-storage-daemon, virtiofsd), killed when dropped.
+final class BackendDaemon {
+    static let storageDaemon = "/usr/bin/qemu-storage-daemon"
+    static let virtiofsd = "/usr/lib/qemu/virtiofsd"
+
+    let process = Process()
+    let socket: String
+    let log: String
+
+    /// Starts `binary` with `arguments` and waits (up to 20 s) for it to listen on `socket`.
+    init(_ binary: String, _ arguments: [String], socket: String, log: String) throws {
+        self.socket = socket
+        self.log = log
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let output = FileHandle(forWritingAtPath: log)
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        while !FileManager.default.fileExists(atPath: socket) {
+            guard process.isRunning, Date() < deadline else {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                throw GuestRequirement.Missing(description: "\(binary) did not listen on \(socket): \(text)")
+            }
+            usleep(20_000)
+        }
+    }
+
+    /// Sends SIGKILL (a back-end dying under its front-end) without waiting.
+    func signalKill() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Kills the daemon and reaps it.
+    func kill() {
+        signalKill()
+        process.waitUntilExit()
+    }
+
+    deinit { kill() }
+
+    /// qemu-storage-daemon exporting the raw `image` as a writable vhost-user-blk on `socket`.
+    static func storage(image: String, socket: String, log: String) throws -> BackendDaemon {
+        try BackendDaemon(
+            storageDaemon,
+            [
+                "--blockdev", "driver=file,node-name=disk0,filename=\(image)", "--export",
+                "type=vhost-user-blk,id=export0,node-name=disk0,addr.type=unix,addr.path=\(socket),writable=on",
+            ], socket: socket, log: log)
+    }
+
+    /// Whether `binary` can run here; reports what is missing (an issue under CI=true).
+    static func available(_ binary: String, package: String) throws -> Bool {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            try GuestRequirement.missing("\(binary) (Debian \(package))")
+            return false
+        }
+        return true
+    }
+}
+
+@Suite("integration-vmm as a vhost-user front-end, with real back-ends", .serialized)
+struct VhostUserGuestTests {
+    /// One boot, three real back-ends. qemu-storage-daemon serves an ext4 image as vhost-user-blk:
+    /// the guest writes 64 MiB of the pattern to a file, syncs and unmounts, and the host
+    /// checks every byte of the file in the image. virtiofsd shares a host directory as
+    /// virtio-fs: the guest mounts it by tag, reads the file the host wrote, writes one the
+    /// host reads, lists a directory of 1,000 files. A second qemu-storage-daemon disk comes
+    /// through the generic `--vhost-user` option (device ID 2, one queue, 60 config bytes):
+    /// the guest sees its size and writes its first sector. Then the daemons are killed while the
+    /// guest runs: the VMM prints one line per socket, the guest's virtio-rng still works,
+    /// and the run still ends with status 0.
+    @Test func blockAndFilesystemThroughDaemonsThatThenDie() throws {
+        guard let (_, binary) = try GuestRequirement.guest() else { return }
+        guard try BackendDaemon.available(BackendDaemon.storageDaemon, package: "qemu-system-common"),
+            try BackendDaemon.available(BackendDaemon.virtiofsd, package: "qemu-system-common")
+        else { return }
+        let work = try GuestWorkspace()
+        defer { work.remove() }
+        let tools = try work.toolsImage()
+        let disk = try work.ext4Disk("vhost-disk.img", mib: 128)
+        let shared = work.path("shared")
+        try FileManager.default.createDirectory(atPath: shared + "/many", withIntermediateDirectories: true)
+        let token = UUID().uuidString.prefix(8)
+        try "host-wrote-\(token)\n".write(toFile: shared + "/from-host.txt", atomically: true, encoding: .utf8)
+        for index in 0..<1000 {
+            _ = FileManager.default.createFile(
+                atPath: shared + "/many/" + String(format: "f%04d", index), contents: nil)
+        }
+
+        let blockSocket = work.path("blk.sock")
+        let storage = try BackendDaemon.storage(image: disk, socket: blockSocket, log: work.path("qsd.log"))
+        // A second disk through the generic option: any device ID, the queue count, the config size.
+        let raw = work.path("generic.raw")
+        try GuestWorkspace.run("truncate", ["-s", "32M", raw])
+        let genericSocket = work.path("generic.sock")
+        let generic = try BackendDaemon.storage(image: raw, socket: genericSocket, log: work.path("qsd-generic.log"))
+        let fsSocket = work.path("fs.sock")
+        let virtiofsd = try BackendDaemon(
+            BackendDaemon.virtiofsd,
+            // sandbox=chroot: no namespace sandbox, whose child process (forked when the front-end
+            // connects) would outlive a SIGKILL to the process the test started.
+            ["--socket-path=\(fsSocket)", "-o", "source=\(shared)", "-o", "cache=none", "-o", "sandbox=chroot"],
+            socket: fsSocket, log: work.path("virtiofsd.log"))
+
+        let command = [
+            "mkdir -p /t /m /s", "mount -t ext4 -o ro /dev/vda /t", "mount -t ext4 /dev/vdb /m",
+            "/t/vmm-guest-tool write-pattern /m/pattern 64", "sync", "umount /m",
+            "mount -t virtiofs share /s", "echo HOST-FILE=$(cat /s/from-host.txt)",
+            "echo guest-wrote-\(token) > /s/from-guest.txt",
+            // A glob lists with READDIR alone; ls would add a LOOKUP per file (~100 s on PVM).
+            "n=0; for f in /s/many/*; do n=$((n+1)); last=${f##*/}; done; echo MANY=$n; echo MANY-LAST=$last",
+            "umount /s",
+            "echo GENERIC-SIZE=$(cat /sys/block/vdc/size)",
+            "printf generic-\(token) | dd of=/dev/vdc bs=512 conv=sync,fsync 2>/dev/null",
+            "echo KILL-THE-DAEMONS", "sleep 4",
+            "echo RNG-AFTER=$(head -c 16 /dev/hwrng | wc -c)",
+        ].joined(separator: "; ")
+        let run = try VMMRun.run(
+            binary,
+            [
+                "--block", "path=\(tools),readonly=on", "--rng",
+                "--vhost-user-blk", "socket=\(blockSocket)", "--vhost-user-fs", "socket=\(fsSocket),tag=share",
+                "--vhost-user", "socket=\(genericSocket),device-id=2,queues=1,config-size=60",
+                "--command", command,
+            ], timeout: 1500
+        ) { line, _ in
+            // All at once and without waiting (they are reaped when dropped): the guest goes on meanwhile.
+            if line.hasPrefix("KILL-THE-DAEMONS") {
+                for daemon in [storage, virtiofsd, generic] { daemon.signalKill() }
+            }
+        }
+        print("vhost-user boot: \(run.seconds) s, status \(run.status)\n\(run.stdout)\n\(run.stderr)")
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.stdout.contains("PATTERN-WRITTEN 64 MiB"), "\(run.stdout)")
+        #expect(run.values("HOST-FILE=") == ["host-wrote-\(token)"])
+        #expect(run.values("MANY=") == ["1000"])
+        #expect(run.values("MANY-LAST=") == ["f0999"])
+        #expect(run.values("RNG-AFTER=") == ["16"], "the other devices stopped with the back-ends")
+        let written = try? String(contentsOfFile: shared + "/from-guest.txt", encoding: .utf8)
+        #expect(written == "guest-wrote-\(token)\n")
+        // One line per dead back-end, naming its socket; nothing else on stderr.
+        let lines = run.stderr.split(whereSeparator: \.isNewline).map(String.init)
+        #expect(lines.count == 3, "\(lines)")
+        for socket in [blockSocket, fsSocket, genericSocket] {
+            #expect(
+                lines.filter { $0.contains(socket) && $0.contains("the back-end closed the connection") }.count == 1,
+                "\(lines)")
+        }
+        #expect(run.values("GENERIC-SIZE=") == ["65536"])
+        let head = FileManager.default.contents(atPath: raw)?.prefix(16)
+        #expect(head.map { String(decoding: $0, as: UTF8.self) } == "generic-\(token)")
+        let pattern = try work.extract("/pattern", from: disk)
+        #expect(pattern.count == 64 << 20)
+        #expect(GuestPattern.firstMismatch(in: pattern) == nil, "the file in the image differs from the pattern")
+    }
+}
