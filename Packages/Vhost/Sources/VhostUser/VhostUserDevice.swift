@@ -185,6 +185,7 @@ public final class VhostUserDevice: VirtioDevice, @unchecked Sendable {
         var disconnected: String?
     }
     private let state: Mutex<State>
+    /// Keeps the regions, and with them the descriptors and mappings `share` names, alive.
     private let memory: Memory
     private let onDisconnect: @Sendable (String) -> Void
     /// Our own call eventfds, used when the interrupt has no eventfd to give the back-end
@@ -463,7 +464,9 @@ public final class VhostUserDevice: VirtioDevice, @unchecked Sendable {
             guard let received = try channel.receiveRequest() else { return false }
             message = received
         } catch {
-            // Closed, or a request this front-end cannot even read: the channel is out of step.
+            // A request this front-end cannot read: the channel is out of step. Close it so
+            // the back-end sees that; the device and its connection go on without it.
+            channel.shutdown()
             return false
         }
         let isConfigChange = message.request == VhostUserBackendRequest.configChangeMsg.rawValue
@@ -524,6 +527,9 @@ final class BackendChannel: Sendable {
         }
         return try VhostUserMessage.decodeBackendRequest(bytes)
     }
+
+    /// Shuts the channel down both ways (the back-end reads end of file).
+    func shutdown() { _ = Glibc.shutdown(socket.descriptor.rawValue, Int32(SHUT_RDWR)) }
 
     /// Answers a request that asked for a reply; a back-end gone meanwhile is noticed on the connection.
     func reply(to request: UInt32, status: UInt64) {
