@@ -147,6 +147,22 @@ let packageTargets: [Target] = [
             "Vhost", "VhostUser", "VhostPortableTests", "PortableTesting", "VMMSysUtil", "VMMemory", "VMMemoryLinux",
             "EventManager", "VMDevice", "VirtioDevices", "VirtioQueue",
         ]),
+    // @section vhost-user-backend (VhostUserBackend)
+    mirror(
+        "VhostUserBackend", "VhostUserBackend",
+        dependencies: [
+            "EventManager", "VMDevice", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "Vhost", "VirtioDevices",
+            "VirtioQueue",
+        ]),
+    mirror(
+        "VhostUserBackend", "vhost-device-rng", .executable,
+        dependencies: ["VhostUserBackend", "VMMemory", "VMMemoryLinux", "VirtioDevices"]),
+    mirror(
+        "VhostUserBackend", "VhostUserBackendTests", .test,
+        dependencies: [
+            "VhostUserBackend", "EventManager", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "Vhost", "VhostUser",
+            "VirtioDevices",
+        ]),
     // @section sandbox (Seccompiler)
     mirror("Seccompiler", "CSeccomp", linkerSettings: [.linkedLibrary("seccomp")]),
     mirror("Seccompiler", "Seccompiler", dependencies: ["CSeccomp", "VMMSysUtil"]),
@@ -193,7 +209,7 @@ let workspaceTargets: [Target] = [
         name: "IntegrationVMMTests",
         dependencies: [
             "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "VMMSysUtil", "VhostUser",
-            "VirtioDevices", "integration-vmm",
+            "VirtioDevices", "integration-vmm", "vhost-device-rng",
         ],
         path: "IntegrationVMM/Tests/IntegrationVMMTests"),
 ]
@@ -203,6 +219,7 @@ let package = Package(
     products: [
         .executable(name: "vmm-tools", targets: ["vmm-tools"]),
         .executable(name: "integration-vmm", targets: ["integration-vmm"]),
+        .executable(name: "vhost-device-rng", targets: ["vhost-device-rng"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")

@@ -3,6 +3,7 @@
 
 import Foundation
 import Glibc
+import GuestAssets
 import Testing
 
 /// A vhost-user back-end daemon of the test (qemu-storage-daemon, virtiofsd), killed when dropped.
@@ -58,6 +59,15 @@ final class BackendDaemon {
             ], socket: socket, log: log)
     }
 
+    /// One of this project's daemons, built beside integration-vmm (`binary`).
+    static func ourDaemon(_ name: String, next binary: URL) throws -> String {
+        let path = binary.deletingLastPathComponent().appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw GuestRequirement.Missing(description: "\(name) is not built beside \(binary.path)")
+        }
+        return path
+    }
+
     /// Whether `binary` can run here; reports what is missing (an issue under CI=true).
     static func available(_ binary: String, package: String) throws -> Bool {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -76,7 +86,8 @@ struct VhostUserGuestTests {
     /// virtio-fs: the guest mounts it by tag, reads the file the host wrote, writes one the
     /// host reads, lists a directory of 1,000 files. A second qemu-storage-daemon disk comes
     /// through the generic `--vhost-user` option (device ID 2, one queue, 60 config bytes):
-    /// the guest sees its size and writes its first sector. Then the daemons are killed while the
+    /// the guest sees its size and writes its first sector. The project's own vhost-device-rng
+    /// serves a second virtio-rng. Then the daemons are killed while the
     /// guest runs: the VMM prints one line per socket, the guest's virtio-rng still works,
     /// and the run still ends with status 0.
     @Test func blockAndFilesystemThroughDaemonsThatThenDie() throws {
@@ -104,6 +115,11 @@ struct VhostUserGuestTests {
         try GuestWorkspace.run("truncate", ["-s", "32M", raw])
         let genericSocket = work.path("generic.sock")
         let generic = try BackendDaemon.storage(image: raw, socket: genericSocket, log: work.path("qsd-generic.log"))
+        // This project's own daemon (VhostUserBackend serving VirtioDevices' EntropyDevice).
+        let rngSocket = work.path("rng.sock")
+        let rngDaemon = try BackendDaemon(
+            try BackendDaemon.ourDaemon("vhost-device-rng", next: binary), ["--socket-path", rngSocket],
+            socket: rngSocket, log: work.path("rng.log"))
         let fsSocket = work.path("fs.sock")
         let virtiofsd = try BackendDaemon(
             BackendDaemon.virtiofsd,
@@ -121,6 +137,10 @@ struct VhostUserGuestTests {
             "n=0; for f in /s/many/*; do n=$((n+1)); last=${f##*/}; done; echo MANY=$n; echo MANY-LAST=$last",
             "umount /s",
             "echo GENERIC-SIZE=$(cat /sys/block/vdc/size)",
+            // virtio_rng.0 is the in-process --rng, virtio_rng.1 the daemon's.
+            "echo virtio_rng.1 > /sys/class/misc/hw_random/rng_current",
+            "echo DAEMON-RNG=$(head -c 64 /dev/hwrng | wc -c) $(cat /sys/class/misc/hw_random/rng_current)",
+            "echo virtio_rng.0 > /sys/class/misc/hw_random/rng_current",
             "printf generic-\(token) | dd of=/dev/vdc bs=512 conv=sync,fsync 2>/dev/null",
             "echo KILL-THE-DAEMONS", "sleep 4",
             "echo RNG-AFTER=$(head -c 16 /dev/hwrng | wc -c)",
@@ -131,12 +151,13 @@ struct VhostUserGuestTests {
                 "--block", "path=\(tools),readonly=on", "--rng",
                 "--vhost-user-blk", "socket=\(blockSocket)", "--vhost-user-fs", "socket=\(fsSocket),tag=share",
                 "--vhost-user", "socket=\(genericSocket),device-id=2,queues=1,config-size=60",
+                "--vhost-user", "socket=\(rngSocket),device-id=4,queues=1",
                 "--command", command,
             ], timeout: 1500
         ) { line, _ in
             // All at once and without waiting (they are reaped when dropped): the guest goes on meanwhile.
             if line.hasPrefix("KILL-THE-DAEMONS") {
-                for daemon in [storage, virtiofsd, generic] { daemon.signalKill() }
+                for daemon in [storage, virtiofsd, generic, rngDaemon] { daemon.signalKill() }
             }
         }
         print("vhost-user boot: \(run.seconds) s, status \(run.status)\n\(run.stdout)\n\(run.stderr)")
@@ -150,17 +171,55 @@ struct VhostUserGuestTests {
         #expect(written == "guest-wrote-\(token)\n")
         // One line per dead back-end, naming its socket; nothing else on stderr.
         let lines = run.stderr.split(whereSeparator: \.isNewline).map(String.init)
-        #expect(lines.count == 3, "\(lines)")
-        for socket in [blockSocket, fsSocket, genericSocket] {
+        #expect(lines.count == 4, "\(lines)")
+        for socket in [blockSocket, fsSocket, genericSocket, rngSocket] {
             #expect(
                 lines.filter { $0.contains(socket) && $0.contains("the back-end closed the connection") }.count == 1,
                 "\(lines)")
         }
         #expect(run.values("GENERIC-SIZE=") == ["65536"])
+        #expect(run.values("DAEMON-RNG=") == ["64 virtio_rng.1"])
         let head = FileManager.default.contents(atPath: raw)?.prefix(16)
         #expect(head.map { String(decoding: $0, as: UTF8.self) } == "generic-\(token)")
         let pattern = try work.extract("/pattern", from: disk)
         #expect(pattern.count == 64 << 20)
         #expect(GuestPattern.firstMismatch(in: pattern) == nil, "the file in the image differs from the pattern")
+    }
+
+    /// QEMU 7.2 as the front-end of the project's vhost-device-rng (microvm, shared memfd
+    /// RAM, modern virtio-mmio): the guest's /dev/hwrng is the daemon's device and delivers
+    /// data; with `--frontends 1` the daemon then exits 0 and removes its socket.
+    @Test func qemuUsesOurRngDaemon() throws {
+        guard let (assets, binary) = try GuestRequirement.guest() else { return }
+        let qemu = "/usr/bin/qemu-system-x86_64"
+        guard try BackendDaemon.available(qemu, package: "qemu-system-x86"), let initramfs = assets.initramfs else {
+            return
+        }
+        let work = try GuestWorkspace()
+        defer { work.remove() }
+        let socket = work.path("rng.sock")
+        let daemon = try BackendDaemon(
+            try BackendDaemon.ourDaemon("vhost-device-rng", next: binary),
+            ["--socket-path", socket, "--frontends", "1"],
+            socket: socket, log: work.path("rng.log"))
+        let command = "echo QEMU-RNG=$(head -c 64 /dev/hwrng | wc -c) $(cat /sys/class/misc/hw_random/rng_current)"
+        let run = try VMMRun.run(
+            URL(fileURLWithPath: qemu),
+            [
+                "-enable-kvm", "-cpu", "host,-arch-capabilities", "-M", "microvm,acpi=off,memory-backend=mem",
+                "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-global",
+                "virtio-mmio.force-legacy=false", "-m", "256M", "-nodefaults", "-no-user-config", "-nographic",
+                "-serial", "stdio", "-no-reboot", "-kernel", assets.kernel.path, "-initrd", initramfs.path,
+                "-chardev", "socket,id=rng0,path=\(socket)", "-device", "vhost-user-rng,chardev=rng0",
+                "-append", try GuestCommandLine.running(command, after: assets.commandLine + " acpi=off"),
+            ], timeout: 600)
+        print("qemu + vhost-device-rng: \(run.seconds) s\n\(run.stdout)\n\(run.stderr)")
+        #expect(run.values("QEMU-RNG=") == ["64 virtio_rng.0"], "\(run.stdout)")
+        #expect(!run.stderr.contains("vhost"), "\(run.stderr)")
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: socket), "the daemon left its socket behind")
+        let log = (try? String(contentsOfFile: work.path("rng.log"), encoding: .utf8)) ?? ""
+        #expect(log.contains("front-end 1 connected") && log.contains("front-end 1 disconnected"), "\(log)")
     }
 }

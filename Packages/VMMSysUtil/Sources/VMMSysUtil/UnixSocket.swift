@@ -214,6 +214,52 @@ extension UnixSocket {
         return socket
     }
 
+    /// Reads until `bytes` holds `count` bytes (a stream delivers a message in pieces as it
+    /// likes). Returns false when the peer closed first; errors (a receive timeout: `EAGAIN`)
+    /// are thrown.
+    ///
+    /// ```swift
+    /// var header: [UInt8] = []
+    /// guard try socket.receive(into: &header, upTo: 12) else { return nil }  // closed
+    /// ```
+    public func receive(into bytes: inout [UInt8], upTo count: Int) throws(SystemError) -> Bool {
+        while bytes.count < count {
+            let piece = try receive(maxBytes: count - bytes.count)
+            if piece.bytes.isEmpty { return false }
+            bytes += piece.bytes
+        }
+        return true
+    }
+
+    /// Accepts one connection from `listener` (close-on-exec; non-blocking when asked). Nil
+    /// when none is waiting (a non-blocking listener), a signal interrupted the wait, or the
+    /// client gave up before it was accepted: call again.
+    ///
+    /// ```swift
+    /// let listener = try UnixSocket.listen(at: "/tmp/d.sock", backlog: 1)
+    /// while true { if let client = try UnixSocket.accept(listener) { serve(UnixSocket(client)) } }
+    /// ```
+    public static func accept(
+        _ listener: borrowing FileDescriptor, nonBlocking: Bool = false
+    ) throws(SystemError)
+        -> FileDescriptor?
+    {
+        // Swift's Glibc has no accept4, so the flags are set right after accept.
+        let fd = Glibc.accept(listener.rawValue, nil, nil)
+        if fd < 0 {
+            let errno = Errno.current
+            if errno == .wouldBlock || errno == .interrupted || errno.rawValue == ECONNABORTED { return nil }
+            throw SystemError("accept", errno: errno)
+        }
+        let client = FileDescriptor(owning: fd)
+        let flags = fcntl(fd, F_GETFL)
+        if flags < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 { throw SystemError.current("fcntl(accepted socket)") }
+        if nonBlocking, fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 {
+            throw SystemError.current("fcntl(accepted socket)")
+        }
+        return client
+    }
+
     /// Connects a stream socket to the listener at `path` (close-on-exec). A Unix stream
     /// connect completes at once or fails (`ECONNREFUSED` with no listener, `EAGAIN` when
     /// a non-blocking connect meets a full backlog).

@@ -128,6 +128,36 @@ private func identity(_ fd: Int32) -> (UInt, UInt) {
         // Without MSG_NOSIGNAL this write would raise SIGPIPE and end the test process.
         #expect(throws: SystemError("sendmsg", errno: Errno(rawValue: EPIPE))) { _ = try first.send([1]) }
     }
+
+    @Test func receiveIntoGathersPiecesAndReportsAClosedPeer() throws {
+        let pair = try UnixSocket.pair()
+        _ = try pair.first.send([1, 2, 3])
+        _ = try pair.first.send([4, 5])
+        var bytes: [UInt8] = [0]
+        #expect(try pair.second.receive(into: &bytes, upTo: 6))
+        #expect(bytes == [0, 1, 2, 3, 4, 5])
+        _ = try pair.first.send([6])
+        let second = pair.takeSecond()  // the sender closes after one byte
+        #expect(try second.receive(into: &bytes, upTo: 10) == false)
+        #expect(bytes == [0, 1, 2, 3, 4, 5, 6])
+    }
+
+    @Test func acceptTakesOneClientAndSaysWhenNoneWaits() throws {
+        let path = "/tmp/vmmsysutil-accept-\(getpid()).sock"
+        unlink(path)
+        defer { unlink(path) }
+        let listener = try UnixSocket.listen(at: path, backlog: 2, nonBlocking: true)
+        #expect(try UnixSocket.accept(listener, nonBlocking: true) == nil)
+        let client = UnixSocket(try UnixSocket.connect(to: path))
+        guard let accepted = try UnixSocket.accept(listener, nonBlocking: true) else {
+            Issue.record("the waiting client was not accepted")
+            return
+        }
+        #expect(fcntl(accepted.rawValue, F_GETFD) & FD_CLOEXEC != 0)
+        #expect(fcntl(accepted.rawValue, F_GETFL) & O_NONBLOCK != 0)
+        _ = try client.send([42])
+        #expect(try UnixSocket(accepted).receive(maxBytes: 1).bytes == [42])
+    }
 }
 
 private struct Missing: Error {}

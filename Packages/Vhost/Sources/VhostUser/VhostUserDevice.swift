@@ -510,21 +510,10 @@ final class BackendChannel: Sendable {
 
     /// Reads one request: nil when the back-end closed the channel; a malformed one throws.
     func receiveRequest() throws -> VhostUserMessage? {
-        let header = try socket.receive(maxBytes: VhostUserMessage.headerSize)
-        if header.bytes.isEmpty { return nil }
-        var bytes = header.bytes
-        while bytes.count < VhostUserMessage.headerSize {
-            let piece = try socket.receive(maxBytes: VhostUserMessage.headerSize - bytes.count)
-            if piece.bytes.isEmpty { return nil }
-            bytes += piece.bytes
-        }
+        var bytes: [UInt8] = []
+        guard try socket.receive(into: &bytes, upTo: VhostUserMessage.headerSize) else { return nil }
         let size = Int(try VhostUserMessage.decodeHeader(bytes).size)
-        let end = VhostUserMessage.headerSize + size
-        while bytes.count < end {
-            let piece = try socket.receive(maxBytes: end - bytes.count)
-            if piece.bytes.isEmpty { return nil }
-            bytes += piece.bytes
-        }
+        guard try socket.receive(into: &bytes, upTo: VhostUserMessage.headerSize + size) else { return nil }
         return try VhostUserMessage.decodeBackendRequest(bytes)
     }
 

@@ -132,16 +132,13 @@ public final class VhostUserFrontend {
     /// Reads exactly `count` bytes (a reply can arrive in pieces).
     func receiveExactly(_ count: Int) throws(VhostUserFrontendError) -> [UInt8] {
         var bytes: [UInt8] = []
-        while bytes.count < count {
-            let message: UnixSocket.Message
-            do {
-                message = try socket.receive(maxBytes: count - bytes.count)
-            } catch {
-                throw fail(Self.isDisconnect(error.errno) ? .disconnected : .system(error))
-            }
-            if message.bytes.isEmpty { throw fail(.disconnected) }
-            bytes += message.bytes
+        let complete: Bool
+        do {
+            complete = try socket.receive(into: &bytes, upTo: count)
+        } catch {
+            throw fail(Self.isDisconnect(error.errno) ? .disconnected : .system(error))
         }
+        guard complete else { throw fail(.disconnected) }
         return bytes
     }
 

@@ -236,6 +236,9 @@ public final class BlockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
         timer?.detach()
     }
 
+    /// The request queue while active.
+    public var activeQueues: [Virtqueue]? { state.withLock { $0.activation?.queues } }
+
     /// Serves the request queue (I/O thread).
     public func queueNotified(_ index: Int) {
         guard index == 0 else { return }

@@ -140,6 +140,10 @@ public protocol VirtioDevice<Memory>: AnyObject, Sendable {
     /// Whether the device passes its queues' notifier eventfds on (to a vhost-user back-end,
     /// which reads them) instead of having the transport watch them (default false).
     var forwardsQueueNotifications: Bool { get }
+    /// The queues as the device holds them now, nil while it is not active (default nil: the
+    /// device does not say). Their next indices tell where a device would go on: a vhost-user
+    /// daemon answers `GET_VRING_BASE` from them.
+    var activeQueues: [Virtqueue]? { get }
 }
 
 extension VirtioDevice {
@@ -149,6 +153,8 @@ extension VirtioDevice {
     }
     /// False: the transport watches the notifiers and calls ``queueNotified(_:)``.
     public var forwardsQueueNotifications: Bool { false }
+    /// Nil: the device does not report its queues.
+    public var activeQueues: [Virtqueue]? { nil }
 }
 
 extension VirtioDevice {

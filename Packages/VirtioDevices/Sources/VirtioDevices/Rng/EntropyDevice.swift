@@ -46,6 +46,9 @@ public final class EntropyDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
     /// Stops serving.
     public func reset() { active.withLock { $0 = nil } }
 
+    /// The request queue while active.
+    public var activeQueues: [Virtqueue]? { active.withLock { $0?.queues } }
+
     /// Fills every available buffer.
     public func queueNotified(_ index: Int) {
         active.withLock { activation in

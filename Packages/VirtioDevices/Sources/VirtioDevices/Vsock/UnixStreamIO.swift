@@ -33,19 +33,7 @@ enum UnixStreamIO {
 
     /// Accepts one pending client (non-blocking, close-on-exec); nil when none is waiting.
     static func accept(_ listener: borrowing FileDescriptor) throws(SystemError) -> FileDescriptor? {
-        // Swift's Glibc has no accept4, so the flags are set right after accept.
-        let fd = Glibc.accept(listener.rawValue, nil, nil)
-        if fd < 0 {
-            let errno = Errno.current
-            if errno == .wouldBlock || errno == .interrupted || errno.rawValue == ECONNABORTED { return nil }
-            throw SystemError("accept", errno: errno)
-        }
-        let client = FileDescriptor(owning: fd)
-        let flags = fcntl(fd, F_GETFL)
-        if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 {
-            throw SystemError.current("fcntl(accepted socket)")
-        }
-        return client
+        try UnixSocket.accept(listener, nonBlocking: true)
     }
 
     /// Reads into `buffer` (`peek`: leaves the bytes queued).

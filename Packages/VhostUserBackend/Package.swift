@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import PackageDescription
+
+let package = Package(
+    name: "VhostUserBackend",
+    products: [
+        .library(name: "VhostUserBackend", targets: ["VhostUserBackend"]),
+        .executable(name: "vhost-device-rng", targets: ["vhost-device-rng"]),
+    ],
+    dependencies: [
+        .package(path: "../EventManager"),
+        .package(path: "../VMDevice"),
+        .package(path: "../VMMSysUtil"),
+        .package(path: "../VMMemory"),
+        .package(path: "../Vhost"),
+        .package(path: "../VirtioDevices"),
+        .package(path: "../VirtioQueue"),
+    ],
+    targets: [
+        .target(
+            name: "VhostUserBackend",
+            dependencies: [
+                .product(name: "EventManager", package: "EventManager"),
+                .product(name: "VMDevice", package: "VMDevice"),
+                .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+                .product(name: "VMMemory", package: "VMMemory"),
+                .product(name: "VMMemoryLinux", package: "VMMemory"),
+                .product(name: "Vhost", package: "Vhost"),
+                .product(name: "VirtioDevices", package: "VirtioDevices"),
+                .product(name: "VirtioQueue", package: "VirtioQueue"),
+            ]),
+        .executableTarget(
+            name: "vhost-device-rng",
+            dependencies: [
+                "VhostUserBackend",
+                .product(name: "VMMemory", package: "VMMemory"),
+                .product(name: "VMMemoryLinux", package: "VMMemory"),
+                .product(name: "VirtioDevices", package: "VirtioDevices"),
+            ]),
+        .testTarget(
+            name: "VhostUserBackendTests",
+            dependencies: [
+                "VhostUserBackend",
+                .product(name: "EventManager", package: "EventManager"),
+                .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+                .product(name: "VMMemory", package: "VMMemory"),
+                .product(name: "VMMemoryLinux", package: "VMMemory"),
+                .product(name: "Vhost", package: "Vhost"),
+                .product(name: "VhostUser", package: "Vhost"),
+                .product(name: "VirtioDevices", package: "VirtioDevices"),
+            ]),
+    ]
+)
