@@ -158,6 +158,9 @@ let packageTargets: [Target] = [
         "VhostUserBackend", "vhost-device-rng", .executable,
         dependencies: ["VhostUserBackend", "VMMemory", "VMMemoryLinux", "VirtioDevices"]),
     mirror(
+        "VhostUserBackend", "vhost-device-blk", .executable,
+        dependencies: ["VhostUserBackend", "VMMemory", "VMMemoryLinux", "VirtioDevices"]),
+    mirror(
         "VhostUserBackend", "VhostUserBackendTests", .test,
         dependencies: [
             "VhostUserBackend", "EventManager", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "Vhost", "VhostUser",
@@ -209,7 +212,7 @@ let workspaceTargets: [Target] = [
         name: "IntegrationVMMTests",
         dependencies: [
             "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "VMMSysUtil", "VhostUser",
-            "VirtioDevices", "integration-vmm", "vhost-device-rng",
+            "VirtioDevices", "integration-vmm", "vhost-device-blk", "vhost-device-rng",
         ],
         path: "IntegrationVMM/Tests/IntegrationVMMTests"),
 ]
@@ -220,6 +223,7 @@ let package = Package(
         .executable(name: "vmm-tools", targets: ["vmm-tools"]),
         .executable(name: "integration-vmm", targets: ["integration-vmm"]),
         .executable(name: "vhost-device-rng", targets: ["vhost-device-rng"]),
+        .executable(name: "vhost-device-blk", targets: ["vhost-device-blk"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")

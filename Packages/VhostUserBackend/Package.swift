@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "VhostUserBackend", targets: ["VhostUserBackend"]),
         .executable(name: "vhost-device-rng", targets: ["vhost-device-rng"]),
+        .executable(name: "vhost-device-blk", targets: ["vhost-device-blk"]),
     ],
     dependencies: [
         .package(path: "../EventManager"),
@@ -34,6 +35,14 @@ let package = Package(
             ]),
         .executableTarget(
             name: "vhost-device-rng",
+            dependencies: [
+                "VhostUserBackend",
+                .product(name: "VMMemory", package: "VMMemory"),
+                .product(name: "VMMemoryLinux", package: "VMMemory"),
+                .product(name: "VirtioDevices", package: "VirtioDevices"),
+            ]),
+        .executableTarget(
+            name: "vhost-device-blk",
             dependencies: [
                 "VhostUserBackend",
                 .product(name: "VMMemory", package: "VMMemory"),

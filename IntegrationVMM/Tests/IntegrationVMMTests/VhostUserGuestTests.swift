@@ -222,4 +222,62 @@ struct VhostUserGuestTests {
         let log = (try? String(contentsOfFile: work.path("rng.log"), encoding: .utf8)) ?? ""
         #expect(log.contains("front-end 1 connected") && log.contains("front-end 1 disconnected"), "\(log)")
     }
+
+    /// The project's vhost-device-blk (VirtioDevices' BlockDevice behind VhostUserDaemon) serves
+    /// two front-ends in turn: QEMU 7.2 boots the guest, which writes 64 MiB of the pattern to
+    /// ext4 on the daemon's disk, syncs and powers off; then integration-vmm boots the guest on
+    /// the same daemon, which checks the file. The host checks every byte in the image, and the
+    /// daemon exits 0 after its two front-ends.
+    @Test func ourBlockDaemonServesQEMUThenIntegrationVMM() throws {
+        guard let (assets, binary) = try GuestRequirement.guest() else { return }
+        let qemu = "/usr/bin/qemu-system-x86_64"
+        guard try BackendDaemon.available(qemu, package: "qemu-system-x86"), let initramfs = assets.initramfs else {
+            return
+        }
+        let work = try GuestWorkspace()
+        defer { work.remove() }
+        let tools = try work.toolsImage()
+        let disk = try work.ext4Disk("daemon-disk.img", mib: 128)
+        let socket = work.path("blk.sock")
+        let daemon = try BackendDaemon(
+            try BackendDaemon.ourDaemon("vhost-device-blk", next: binary),
+            ["--socket-path", socket, "--image", disk, "--frontends", "2"], socket: socket, log: work.path("blk.log"))
+        // QEMU may enumerate the two disks either way: the 16 MiB one (32768 sectors) is the tools disk.
+        let find =
+            "for d in vda vdb; do if [ $(cat /sys/block/$d/size) = 32768 ]; then t=$d; else s=$d; fi; done; "
+            + "mkdir -p /t /m; mount -t ext4 -o ro /dev/$t /t; mount -t ext4 /dev/$s /m; "
+        let write = find + "/t/vmm-guest-tool write-pattern /m/pattern 64; sync; umount /m"
+        let qemuRun = try VMMRun.run(
+            URL(fileURLWithPath: qemu),
+            [
+                "-enable-kvm", "-cpu", "host,-arch-capabilities", "-M", "microvm,acpi=off,memory-backend=mem",
+                "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-global",
+                "virtio-mmio.force-legacy=false", "-m", "256M", "-nodefaults", "-no-user-config", "-nographic",
+                "-serial", "stdio", "-no-reboot", "-kernel", assets.kernel.path, "-initrd", initramfs.path,
+                "-chardev", "socket,id=blk0,path=\(socket)", "-device", "vhost-user-blk,chardev=blk0,num-queues=1",
+                "-drive", "id=tools,file=\(tools),format=raw,if=none,readonly=on",
+                "-device", "virtio-blk-device,drive=tools",
+                "-append", try GuestCommandLine.running(write, after: assets.commandLine + " acpi=off"),
+            ], timeout: 900)
+        print("qemu + vhost-device-blk: \(qemuRun.seconds) s\n\(qemuRun.stdout)\n\(qemuRun.stderr)")
+        #expect(qemuRun.stdout.contains("PATTERN-WRITTEN 64 MiB"), "\(qemuRun.stdout)")
+        #expect(GuestCommandLine.exitStatus(inConsoleOutput: qemuRun.stdout) == 0)
+
+        let check = find + "/t/vmm-guest-tool check-pattern /m/pattern 64; umount /m"
+        let ourRun = try VMMRun.run(
+            binary,
+            ["--block", "path=\(tools),readonly=on", "--vhost-user-blk", "socket=\(socket)", "--command", check],
+            timeout: 900)
+        print("integration-vmm + vhost-device-blk: \(ourRun.seconds) s\n\(ourRun.stdout)\n\(ourRun.stderr)")
+        #expect(ourRun.status == 0, "\(ourRun.stderr)")
+        #expect(ourRun.stdout.contains("PATTERN-OK 64 MiB"), "\(ourRun.stdout)")
+
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
+        let log = (try? String(contentsOfFile: work.path("blk.log"), encoding: .utf8)) ?? ""
+        #expect(log.contains("front-end 1 disconnected") && log.contains("front-end 2 disconnected"), "\(log)")
+        let pattern = try work.extract("/pattern", from: disk)
+        #expect(pattern.count == 64 << 20)
+        #expect(GuestPattern.firstMismatch(in: pattern) == nil, "the file in the image differs from the pattern")
+    }
 }

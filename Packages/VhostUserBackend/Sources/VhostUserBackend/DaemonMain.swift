@@ -1,0 +1,110 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import Glibc
+
+/// A daemon's command line, rust-vmm vhost-device style: `--socket-path PATH` (or `-s`),
+/// `--frontends N` (serve N front-ends, then exit; default: forever), `--help`, and the
+/// device's own options, each `--name VALUE` or a bare `--switch`.
+///
+/// ```swift
+/// let options = try DaemonCommandLine.parse(["--socket-path", "/tmp/b.sock", "--image", "d.raw"],
+///                                           values: ["--image"], switches: ["--readonly"])
+/// print(options.values["--image"]!)  // d.raw
+/// ```
+public struct DaemonCommandLine: Sendable, Equatable {
+    /// The socket to listen on.
+    public var socketPath: String
+    /// Front-ends to serve before exiting (nil: forever).
+    public var frontends: Int?
+    /// The device's options that take a value.
+    public var values: [String: String]
+    /// The device's switches that were given.
+    public var switches: Set<String>
+
+    /// A command line from its parts.
+    public init(socketPath: String, frontends: Int? = nil, values: [String: String] = [:], switches: Set<String> = []) {
+        self.socketPath = socketPath
+        self.frontends = frontends
+        self.values = values
+        self.switches = switches
+    }
+
+    /// Why a command line was refused (one line; the daemon prints it with its usage).
+    public struct Failure: Error, Equatable, CustomStringConvertible {
+        /// The line.
+        public var description: String
+        /// A failure saying `description`.
+        public init(_ description: String) { self.description = description }
+    }
+
+    /// Parses `arguments` (without the program name); nil for `--help`.
+    public static func parse(
+        _ arguments: [String], values: Set<String> = [], switches: Set<String> = []
+    ) throws(Failure) -> DaemonCommandLine? {
+        var rest = arguments[...]
+        var socketPath: String?
+        var frontends: Int?
+        var found: [String: String] = [:]
+        var given: Set<String> = []
+        while let flag = rest.popFirst() {
+            switch flag {
+            case "-h", "--help": return nil
+            case "-s", "--socket-path", "--frontends":
+                guard let value = rest.popFirst(), !value.isEmpty else { throw Failure("\(flag) needs a value") }
+                if flag == "--frontends" {
+                    guard let count = Int(value), count > 0 else { throw Failure("--frontends needs a count above 0") }
+                    frontends = count
+                } else {
+                    socketPath = value
+                }
+            case _ where values.contains(flag):
+                guard let value = rest.popFirst(), !value.isEmpty else { throw Failure("\(flag) needs a value") }
+                found[flag] = value
+            case _ where switches.contains(flag):
+                given.insert(flag)
+            default:
+                throw Failure("unknown argument '\(flag)'")
+            }
+        }
+        guard let socketPath else { throw Failure("--socket-path is required") }
+        guard socketPath.utf8.count <= 107 else { throw Failure("the socket path is too long for a Unix socket") }
+        return DaemonCommandLine(socketPath: socketPath, frontends: frontends, values: found, switches: given)
+    }
+
+    /// A daemon's `main`: parses the command line, makes the device, serves it. Prints `usage`
+    /// for `--help` (exit 0) and with a refused command line (exit 2); a device or socket
+    /// failure is one line and exit 1.
+    public static func run<Device: VhostUserBackend>(
+        name: String, usage: String, values: Set<String> = [], switches: Set<String> = [],
+        device makeDevice: (DaemonCommandLine) throws -> Device
+    ) -> Never {
+        let options: DaemonCommandLine
+        do {
+            guard let parsed = try parse(Array(CommandLine.arguments.dropFirst()), values: values, switches: switches)
+            else {
+                print(usage)
+                exit(0)
+            }
+            options = parsed
+        } catch {
+            report("\(name): \(error)\n\(usage)\n")
+            exit(2)
+        }
+        do {
+            let daemon = VhostUserDaemon(device: try makeDevice(options), socketPath: options.socketPath)
+            try daemon.serve(frontends: options.frontends) { report("\(name): listening on \(options.socketPath)\n") }
+        } catch {
+            report("\(name): \(error)\n")
+            exit(1)
+        }
+        exit(0)
+    }
+
+    /// Writes `text` to standard error.
+    static func report(_ text: String) {
+        let bytes = Array(text.utf8)
+        // SAFETY: write reads exactly the array's bytes, alive for the call.
+        _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
+}

@@ -1,0 +1,33 @@
+// Copyright 2026 The swift-vmm Authors.
+// SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
+
+import Testing
+import VhostUserBackend
+
+@Suite("DaemonCommandLine: the daemons' shared command line")
+struct DaemonCommandLineTests {
+    @Test func parsesTheSocketTheFrontEndCountAndTheDevicesOptions() throws {
+        let options = try DaemonCommandLine.parse(
+            ["-s", "/tmp/b.sock", "--image", "d.raw", "--readonly", "--frontends", "2"],
+            values: ["--image", "--serial"], switches: ["--readonly", "--direct"])
+        #expect(
+            options
+                == DaemonCommandLine(
+                    socketPath: "/tmp/b.sock", frontends: 2, values: ["--image": "d.raw"], switches: ["--readonly"]))
+        #expect(try DaemonCommandLine.parse(["--help"]) == nil)
+        #expect(try DaemonCommandLine.parse(["--socket-path", "/s"])?.frontends == nil)
+    }
+
+    @Test func refusesWhatItDoesNotKnowOrWhatIsMissing() {
+        let bad: [[String]] = [
+            [], ["--image", "d.raw"], ["--socket-path"], ["--socket-path", ""], ["-s", "/s", "--frontends", "0"],
+            ["-s", "/s", "--frontends", "x"], ["-s", "/s", "--unknown"], ["-s", "/s", "--image"],
+            ["-s", "/" + String(repeating: "p", count: 107)],
+        ]
+        for arguments in bad {
+            #expect(throws: DaemonCommandLine.Failure.self, "\(arguments)") {
+                try DaemonCommandLine.parse(arguments, values: ["--image"])
+            }
+        }
+    }
+}
