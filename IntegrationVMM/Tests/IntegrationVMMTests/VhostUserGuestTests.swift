@@ -78,6 +78,19 @@ final class BackendDaemon {
     }
 }
 
+/// QEMU 7.2 microvm as a vhost-user front-end: RAM in a shared memfd, modern virtio-mmio
+/// (libvhost-user back-ends refuse legacy devices), the project's guest running `command`.
+func qemuVhostUserArguments(
+    _ assets: GuestAssets, initramfs: URL, command: String, devices: [String]
+) throws -> [String] {
+    [
+        "-enable-kvm", "-cpu", "host,-arch-capabilities", "-M", "microvm,acpi=off,memory-backend=mem",
+        "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-global", "virtio-mmio.force-legacy=false",
+        "-m", "256M", "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
+        "-kernel", assets.kernel.path, "-initrd", initramfs.path,
+    ] + devices + ["-append", try GuestCommandLine.running(command, after: assets.commandLine + " acpi=off")]
+}
+
 @Suite("integration-vmm as a vhost-user front-end, with real back-ends", .serialized)
 struct VhostUserGuestTests {
     /// One boot, three real back-ends. qemu-storage-daemon serves an ext4 image as vhost-user-blk:
@@ -205,14 +218,10 @@ struct VhostUserGuestTests {
         let command = "echo QEMU-RNG=$(head -c 64 /dev/hwrng | wc -c) $(cat /sys/class/misc/hw_random/rng_current)"
         let run = try VMMRun.run(
             URL(fileURLWithPath: qemu),
-            [
-                "-enable-kvm", "-cpu", "host,-arch-capabilities", "-M", "microvm,acpi=off,memory-backend=mem",
-                "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-global",
-                "virtio-mmio.force-legacy=false", "-m", "256M", "-nodefaults", "-no-user-config", "-nographic",
-                "-serial", "stdio", "-no-reboot", "-kernel", assets.kernel.path, "-initrd", initramfs.path,
-                "-chardev", "socket,id=rng0,path=\(socket)", "-device", "vhost-user-rng,chardev=rng0",
-                "-append", try GuestCommandLine.running(command, after: assets.commandLine + " acpi=off"),
-            ], timeout: 600)
+            try qemuVhostUserArguments(
+                assets, initramfs: initramfs, command: command,
+                devices: ["-chardev", "socket,id=rng0,path=\(socket)", "-device", "vhost-user-rng,chardev=rng0"]),
+            timeout: 600)
         print("qemu + vhost-device-rng: \(run.seconds) s\n\(run.stdout)\n\(run.stderr)")
         #expect(run.values("QEMU-RNG=") == ["64 virtio_rng.0"], "\(run.stdout)")
         #expect(!run.stderr.contains("vhost"), "\(run.stderr)")
@@ -249,16 +258,14 @@ struct VhostUserGuestTests {
         let write = find + "/t/vmm-guest-tool write-pattern /m/pattern 64; sync; umount /m"
         let qemuRun = try VMMRun.run(
             URL(fileURLWithPath: qemu),
-            [
-                "-enable-kvm", "-cpu", "host,-arch-capabilities", "-M", "microvm,acpi=off,memory-backend=mem",
-                "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-global",
-                "virtio-mmio.force-legacy=false", "-m", "256M", "-nodefaults", "-no-user-config", "-nographic",
-                "-serial", "stdio", "-no-reboot", "-kernel", assets.kernel.path, "-initrd", initramfs.path,
-                "-chardev", "socket,id=blk0,path=\(socket)", "-device", "vhost-user-blk,chardev=blk0,num-queues=1",
-                "-drive", "id=tools,file=\(tools),format=raw,if=none,readonly=on",
-                "-device", "virtio-blk-device,drive=tools",
-                "-append", try GuestCommandLine.running(write, after: assets.commandLine + " acpi=off"),
-            ], timeout: 900)
+            try qemuVhostUserArguments(
+                assets, initramfs: initramfs, command: write,
+                devices: [
+                    "-chardev", "socket,id=blk0,path=\(socket)", "-device", "vhost-user-blk,chardev=blk0,num-queues=1",
+                    "-drive", "id=tools,file=\(tools),format=raw,if=none,readonly=on",
+                    "-device", "virtio-blk-device,drive=tools",
+                ]),
+            timeout: 900)
         print("qemu + vhost-device-blk: \(qemuRun.seconds) s\n\(qemuRun.stdout)\n\(qemuRun.stderr)")
         #expect(qemuRun.stdout.contains("PATTERN-WRITTEN 64 MiB"), "\(qemuRun.stdout)")
         #expect(GuestCommandLine.exitStatus(inConsoleOutput: qemuRun.stdout) == 0)
