@@ -161,6 +161,9 @@ let packageTargets: [Target] = [
         "VhostUserBackend", "vhost-device-blk", .executable,
         dependencies: ["VhostUserBackend", "VMMemory", "VMMemoryLinux", "VirtioDevices"]),
     mirror(
+        "VhostUserBackend", "vhost-device-vsock", .executable,
+        dependencies: ["VhostUserBackend", "VMMemory", "VMMemoryLinux", "VirtioDevices"]),
+    mirror(
         "VhostUserBackend", "VhostUserBackendTests", .test,
         dependencies: [
             "VhostUserBackend", "EventManager", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "Vhost", "VhostUser",
@@ -212,7 +215,7 @@ let workspaceTargets: [Target] = [
         name: "IntegrationVMMTests",
         dependencies: [
             "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "VMMSysUtil", "VhostUser",
-            "VirtioDevices", "integration-vmm", "vhost-device-blk", "vhost-device-rng",
+            "VirtioDevices", "integration-vmm", "vhost-device-blk", "vhost-device-rng", "vhost-device-vsock",
         ],
         path: "IntegrationVMM/Tests/IntegrationVMMTests"),
 ]
@@ -224,6 +227,7 @@ let package = Package(
         .executable(name: "integration-vmm", targets: ["integration-vmm"]),
         .executable(name: "vhost-device-rng", targets: ["vhost-device-rng"]),
         .executable(name: "vhost-device-blk", targets: ["vhost-device-blk"]),
+        .executable(name: "vhost-device-vsock", targets: ["vhost-device-vsock"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")

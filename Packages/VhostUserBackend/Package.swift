@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "VhostUserBackend", targets: ["VhostUserBackend"]),
         .executable(name: "vhost-device-rng", targets: ["vhost-device-rng"]),
         .executable(name: "vhost-device-blk", targets: ["vhost-device-blk"]),
+        .executable(name: "vhost-device-vsock", targets: ["vhost-device-vsock"]),
     ],
     dependencies: [
         .package(path: "../EventManager"),
@@ -43,6 +44,14 @@ let package = Package(
             ]),
         .executableTarget(
             name: "vhost-device-blk",
+            dependencies: [
+                "VhostUserBackend",
+                .product(name: "VMMemory", package: "VMMemory"),
+                .product(name: "VMMemoryLinux", package: "VMMemory"),
+                .product(name: "VirtioDevices", package: "VirtioDevices"),
+            ]),
+        .executableTarget(
+            name: "vhost-device-vsock",
             dependencies: [
                 "VhostUserBackend",
                 .product(name: "VMMemory", package: "VMMemory"),

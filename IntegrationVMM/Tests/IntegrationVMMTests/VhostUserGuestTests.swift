@@ -78,6 +78,17 @@ final class BackendDaemon {
     }
 }
 
+/// QEMU's binary.
+let qemuBinary = URL(fileURLWithPath: "/usr/bin/qemu-system-x86_64")
+
+/// The guest (assets, its initramfs) and integration-vmm, when QEMU is here too; nil after
+/// reporting what is missing (an issue under CI=true).
+func qemuGuest() throws -> (assets: GuestAssets, initramfs: URL, binary: URL)? {
+    guard let (assets, binary) = try GuestRequirement.guest(), let initramfs = assets.initramfs else { return nil }
+    guard try BackendDaemon.available(qemuBinary.path, package: "qemu-system-x86") else { return nil }
+    return (assets, initramfs, binary)
+}
+
 /// QEMU 7.2 microvm as a vhost-user front-end: RAM in a shared memfd, modern virtio-mmio
 /// (libvhost-user back-ends refuse legacy devices), the project's guest running `command`.
 func qemuVhostUserArguments(
@@ -203,11 +214,7 @@ struct VhostUserGuestTests {
     /// RAM, modern virtio-mmio): the guest's /dev/hwrng is the daemon's device and delivers
     /// data; with `--frontends 1` the daemon then exits 0 and removes its socket.
     @Test func qemuUsesOurRngDaemon() throws {
-        guard let (assets, binary) = try GuestRequirement.guest() else { return }
-        let qemu = "/usr/bin/qemu-system-x86_64"
-        guard try BackendDaemon.available(qemu, package: "qemu-system-x86"), let initramfs = assets.initramfs else {
-            return
-        }
+        guard let (assets, initramfs, binary) = try qemuGuest() else { return }
         let work = try GuestWorkspace()
         defer { work.remove() }
         let socket = work.path("rng.sock")
@@ -217,7 +224,7 @@ struct VhostUserGuestTests {
             socket: socket, log: work.path("rng.log"))
         let command = "echo QEMU-RNG=$(head -c 64 /dev/hwrng | wc -c) $(cat /sys/class/misc/hw_random/rng_current)"
         let run = try VMMRun.run(
-            URL(fileURLWithPath: qemu),
+            qemuBinary,
             try qemuVhostUserArguments(
                 assets, initramfs: initramfs, command: command,
                 devices: ["-chardev", "socket,id=rng0,path=\(socket)", "-device", "vhost-user-rng,chardev=rng0"]),
@@ -238,11 +245,7 @@ struct VhostUserGuestTests {
     /// the same daemon, which checks the file. The host checks every byte in the image, and the
     /// daemon exits 0 after its two front-ends.
     @Test func ourBlockDaemonServesQEMUThenIntegrationVMM() throws {
-        guard let (assets, binary) = try GuestRequirement.guest() else { return }
-        let qemu = "/usr/bin/qemu-system-x86_64"
-        guard try BackendDaemon.available(qemu, package: "qemu-system-x86"), let initramfs = assets.initramfs else {
-            return
-        }
+        guard let (assets, initramfs, binary) = try qemuGuest() else { return }
         let work = try GuestWorkspace()
         defer { work.remove() }
         let tools = try work.toolsImage()
@@ -257,7 +260,7 @@ struct VhostUserGuestTests {
             + "mkdir -p /t /m; mount -t ext4 -o ro /dev/$t /t; mount -t ext4 /dev/$s /m; "
         let write = find + "/t/vmm-guest-tool write-pattern /m/pattern 64; sync; umount /m"
         let qemuRun = try VMMRun.run(
-            URL(fileURLWithPath: qemu),
+            qemuBinary,
             try qemuVhostUserArguments(
                 assets, initramfs: initramfs, command: write,
                 devices: [
@@ -286,5 +289,66 @@ struct VhostUserGuestTests {
         let pattern = try work.extract("/pattern", from: disk)
         #expect(pattern.count == 64 << 20)
         #expect(GuestPattern.firstMismatch(in: pattern) == nil, "the file in the image differs from the pattern")
+    }
+
+    /// One guest run's vsock checks, both directions, through a daemon whose Unix sockets are
+    /// at `uds`: the guest sends to host port 5000 (an echo listener at `<uds>_5000`) and
+    /// listens on port 6000, which a host client reaches with `CONNECT 6000`.
+    func vsockBothWays(uds: String, boot: (String, @escaping (String, Int32) -> Void) throws -> VMMRun) throws {
+        let echo = HostUnixSocket.listen(uds + "_5000")
+        #expect(echo >= 0)
+        defer { close(echo) }
+        HostUnixSocket.echoOnce(echo)
+        let command =
+            "mkdir -p /t; mount -t ext4 -o ro /dev/vda /t; /t/vmm-guest-tool vsock-send 2 5000 hello-from-guest; "
+            + "/t/vmm-guest-tool vsock-echo 6000"
+        let hostReply = LockedText()
+        let run = try boot(command) { line, _ in
+            guard line.hasPrefix("VSOCK-LISTENING") else { return }
+            Thread.detachNewThread { hostReply.set(HostUnixSocket.connectAndEcho(uds, port: 6000, "hello-from-host")) }
+        }
+        print("vsock through vhost-device-vsock: \(run.seconds) s\n\(run.stdout)\n\(run.stderr)")
+        #expect(run.values("VSOCK-REPLY") == ["hello-from-guest"], "\(run.stdout)")
+        #expect(run.values("VSOCK-ECHOED") == ["15"])
+        let reply = hostReply.value ?? "no host connection"
+        #expect(reply.hasPrefix("OK ") && reply.hasSuffix("\nhello-from-host"), "\(reply)")
+    }
+
+    /// The project's vhost-device-vsock (VirtioDevices' VsockDevice) behind QEMU 7.2's
+    /// vhost-user-vsock-device, then behind integration-vmm's generic `--vhost-user`: echo
+    /// in both directions each time, one daemon for both front-ends.
+    @Test func ourVsockDaemonEchoesBothWaysForQEMUAndIntegrationVMM() throws {
+        guard let (assets, initramfs, binary) = try qemuGuest() else { return }
+        let work = try GuestWorkspace()
+        defer { work.remove() }
+        let tools = try work.toolsImage()
+        let socket = work.path("vsock.sock")
+        let uds = work.path("v.sock")
+        let daemon = try BackendDaemon(
+            try BackendDaemon.ourDaemon("vhost-device-vsock", next: binary),
+            ["--vm", "guest-cid=3,socket=\(socket),uds-path=\(uds)", "--frontends", "2"], socket: socket,
+            log: work.path("vsock.log"))
+        try vsockBothWays(uds: uds) { command, onLine in
+            try VMMRun.run(
+                qemuBinary,
+                try qemuVhostUserArguments(
+                    assets, initramfs: initramfs, command: command,
+                    devices: [
+                        "-chardev", "socket,id=vsock0,path=\(socket)", "-device",
+                        "vhost-user-vsock-device,chardev=vsock0",
+                        "-drive", "id=tools,file=\(tools),format=raw,if=none,readonly=on",
+                        "-device", "virtio-blk-device,drive=tools",
+                    ]), timeout: 600, onLine: onLine)
+        }
+        try vsockBothWays(uds: uds) { command, onLine in
+            try VMMRun.run(
+                binary,
+                [
+                    "--block", "path=\(tools),readonly=on", "--vhost-user",
+                    "socket=\(socket),device-id=19,queues=3,config-size=8", "--command", command,
+                ], timeout: 600, onLine: onLine)
+        }
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
     }
 }

@@ -162,6 +162,19 @@ enum HostUnixSocket {
         return String(decoding: result, as: UTF8.self)
     }
 
+    /// A host client of a vsock device's Unix socket at `path`: `CONNECT <port>`, then sends
+    /// `text`, shuts its side and reads the echo to the end. Returns the `OK` line plus the echo.
+    static func connectAndEcho(_ path: String, port: Int, _ text: String) -> String {
+        let fd = connect(path)
+        guard fd >= 0 else { return "cannot connect to \(path)" }
+        defer { close(fd) }
+        write(fd, "CONNECT \(port)\n")
+        let ok = read(fd, line: true)
+        write(fd, text)
+        shutdown(fd, Int32(SHUT_WR))
+        return ok + read(fd)
+    }
+
     /// Echoes one connection on `listener` to its end, in a thread.
     static func echoOnce(_ listener: Int32) {
         Thread.detachNewThread {
@@ -231,18 +244,7 @@ struct VirtioGuestTests {
         let watch: (String, Int32) -> Void = { line, _ in
             guard line.hasPrefix("VSOCK-LISTENING") else { return }
             Thread.detachNewThread {
-                let fd = HostUnixSocket.connect(vsock)
-                guard fd >= 0 else {
-                    hostReply.set("cannot connect to \(vsock)")
-                    return
-                }
-                HostUnixSocket.write(fd, "CONNECT 6000\n")
-                let ok = HostUnixSocket.read(fd, line: true)
-                HostUnixSocket.write(fd, "hello-from-host")
-                shutdown(fd, Int32(SHUT_WR))
-                let echoed = HostUnixSocket.read(fd)
-                close(fd)
-                hostReply.set(ok + echoed)
+                hostReply.set(HostUnixSocket.connectAndEcho(vsock, port: 6000, "hello-from-host"))
             }
         }
         let run = try VMMRun.run(

@@ -202,8 +202,13 @@ func msi(vector: UInt8) -> MSIMessage { MSIMessage(address: 0xFEE0_0000, data: U
                 try group.update(index: index, route: .legacy(LegacyInterruptLine(pin: 4)), masked: false)
             }
             #expect(group.withNotifier(index: index) { _ in 1 } == nil)
+            #expect(group.eventDescriptor(index: index) == nil)
             #expect(group.line(index: index) == nil)
         }
+        // The descriptor handed to a vhost-user back-end is the line's own irqfd.
+        let direct: any EventInterruptSourceGroup = group
+        #expect(direct.eventDescriptor(index: 1) == group.withNotifier(index: 1) { $0.descriptor.rawValue })
+        #expect(direct.eventDescriptor(index: 0) != direct.eventDescriptor(index: 1))
         // MSI routes, other controllers and pins without an irqchip route are refused,
         // and the line keeps working on its old GSI.
         let refused: [InterruptRoute] = [
@@ -403,7 +408,9 @@ func msi(vector: UInt8) -> MSIMessage { MSIMessage(address: 0xFEE0_0000, data: U
                 try group.update(index: index, route: .msi(msi(vector: 0x41)), masked: false)
             }
             #expect(group.withNotifier(index: index) { _ in 1 } == nil)
+            #expect(group.eventDescriptor(index: index) == nil)
         }
+        #expect(group.eventDescriptor(index: 0) == group.withNotifier(index: 0) { $0.descriptor.rawValue })
         #expect(throws: InterruptError.unsupportedRoute) {
             try group.update(index: 0, route: .legacy(LegacyInterruptLine(pin: 4)), masked: false)
         }

@@ -307,7 +307,7 @@ public final class VhostUserDevice: VirtioDevice, @unchecked Sendable {
         guard case .backend = model.config else { return }
         var bytes: [UInt8] = []
         for index in 0..<size { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(index)))) }
-        let failure: String? = state.withLock { state in
+        let failure: String? = state.withLock { state -> String? in
             guard let frontend = state.frontend else { return nil }
             do {
                 try frontend.setConfig(offset: UInt32(offset), bytes: bytes)
@@ -315,6 +315,10 @@ public final class VhostUserDevice: VirtioDevice, @unchecked Sendable {
                     state.config[offset + index] = byte
                 }
                 return nil
+            } catch let error as VhostUserFrontendError {
+                // A field the back-end keeps read-only: refused, the connection is fine.
+                if case .protocolError(.refused) = error.reason { return nil }
+                return lose(&state, error)
             } catch {
                 return lose(&state, error)
             }

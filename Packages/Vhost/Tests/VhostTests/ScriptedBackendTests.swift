@@ -111,6 +111,11 @@ final class ScriptedBackend: @unchecked Sendable {
                 }
                 reply = VhostUserMessage(
                     .getConfig, flags: .reply, payload: .config(VhostUserConfig(offset: asked.offset, bytes: config)))
+            case .setConfig:
+                // A writable byte at 32 (virtio-blk's writeback flag); everything else is refused.
+                guard case .config(let window) = message.payload else { return }
+                reply = VhostUserMessage(
+                    rawRequest: message.request, flags: .reply, payload: .u64(window.offset == 32 ? 0 : 1))
             case .setBackendReqFd:
                 guard let descriptor = header.takeDescriptor() else { return }
                 let received = Channel(UnixSocket(descriptor))
@@ -151,6 +156,14 @@ struct ScriptedBackendTests {
         let deadline = Date().addingTimeInterval(10)
         while device.readConfig(offset: 0, size: 8) != 4096, Date() < deadline { usleep(5000) }
         #expect(device.readConfig(offset: 0, size: 8) == 4096)
+
+        // Guest writes go to the back-end: an accepted one shows in the cached space, a refused
+        // one changes nothing and keeps the connection.
+        device.writeConfig(offset: 32, size: 1, value: 1)
+        #expect(device.readConfig(offset: 32, size: 1) == 1)
+        device.writeConfig(offset: 0, size: 1, value: 0xff)
+        #expect(device.readConfig(offset: 0, size: 8) == 4096)
+        #expect(device.disconnectReason == nil && lines.all.isEmpty, "\(lines.all)")
 
         // A request nobody defined: the front-end stops listening on the channel and closes
         // it; the device and its connection stay up.

@@ -76,13 +76,12 @@ public struct DaemonCommandLine: Sendable, Equatable {
     /// for `--help` (exit 0) and with a refused command line (exit 2); a device or socket
     /// failure is one line and exit 1.
     public static func run<Device: VhostUserBackend>(
-        name: String, usage: String, values: Set<String> = [], switches: Set<String> = [],
-        device makeDevice: (DaemonCommandLine) throws -> Device
+        name: String, usage: String, arguments: [String] = Array(CommandLine.arguments.dropFirst()),
+        values: Set<String> = [], switches: Set<String> = [], device makeDevice: (DaemonCommandLine) throws -> Device
     ) -> Never {
         let options: DaemonCommandLine
         do {
-            guard let parsed = try parse(Array(CommandLine.arguments.dropFirst()), values: values, switches: switches)
-            else {
+            guard let parsed = try parse(arguments, values: values, switches: switches) else {
                 print(usage)
                 exit(0)
             }
@@ -99,6 +98,29 @@ public struct DaemonCommandLine: Sendable, Equatable {
             exit(1)
         }
         exit(0)
+    }
+
+    /// Expands rust-vmm's `--vm key=value,...` form (vhost-device-vsock) into separate
+    /// options: `--vm guest-cid=4,socket=/tmp/v.sock` becomes `--guest-cid 4 --socket-path
+    /// /tmp/v.sock` (`socket` is `--socket-path`, every other key `--key`).
+    public static func expandingVM(_ arguments: [String]) throws(Failure) -> [String] {
+        var result: [String] = []
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            guard argument == "--vm" else {
+                result.append(argument)
+                continue
+            }
+            guard let list = rest.popFirst() else { throw Failure("--vm needs key=value,...") }
+            for pair in list.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[1].isEmpty else {
+                    throw Failure("--vm: expected key=value, got '\(pair)'")
+                }
+                result += [parts[0] == "socket" ? "--socket-path" : "--" + parts[0], parts[1]]
+            }
+        }
+        return result
     }
 
     /// Writes `text` to standard error.

@@ -30,4 +30,16 @@ struct DaemonCommandLineTests {
             }
         }
     }
+
+    @Test func rustVmmsVmFormExpandsIntoOptions() throws {
+        #expect(
+            try DaemonCommandLine.expandingVM([
+                "--vm", "guest-cid=4,socket=/tmp/v.sock,uds-path=/tmp/u", "--frontends", "1",
+            ])
+                == ["--guest-cid", "4", "--socket-path", "/tmp/v.sock", "--uds-path", "/tmp/u", "--frontends", "1"])
+        #expect(try DaemonCommandLine.expandingVM(["-s", "/x"]) == ["-s", "/x"])
+        for bad in [["--vm"], ["--vm", "guest-cid"], ["--vm", "socket="]] {
+            #expect(throws: DaemonCommandLine.Failure.self, "\(bad)") { try DaemonCommandLine.expandingVM(bad) }
+        }
+    }
 }
