@@ -151,8 +151,8 @@ let packageTargets: [Target] = [
     mirror(
         "VhostUserBackend", "VhostUserBackend",
         dependencies: [
-            "EventManager", "VMDevice", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "Vhost", "VirtioDevices",
-            "VirtioQueue",
+            "EventManager", "Seccompiler", "VMDevice", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "Vhost",
+            "VirtioDevices", "VirtioQueue",
         ]),
     mirror(
         "VhostUserBackend", "vhost-device-rng", .executable,
@@ -166,8 +166,8 @@ let packageTargets: [Target] = [
     mirror(
         "VhostUserBackend", "VhostUserBackendTests", .test,
         dependencies: [
-            "VhostUserBackend", "EventManager", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "Vhost", "VhostUser",
-            "VirtioDevices",
+            "VhostUserBackend", "EventManager", "Seccompiler", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "Vhost",
+            "VhostUser", "VirtioDevices",
         ]),
     // @section sandbox (Seccompiler)
     mirror("Seccompiler", "CSeccomp", linkerSettings: [.linkedLibrary("seccomp")]),

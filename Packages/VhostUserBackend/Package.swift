@@ -14,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(path: "../EventManager"),
+        .package(path: "../Seccompiler"),
         .package(path: "../VMDevice"),
         .package(path: "../VMMSysUtil"),
         .package(path: "../VMMemory"),
@@ -26,6 +27,7 @@ let package = Package(
             name: "VhostUserBackend",
             dependencies: [
                 .product(name: "EventManager", package: "EventManager"),
+                .product(name: "Seccompiler", package: "Seccompiler"),
                 .product(name: "VMDevice", package: "VMDevice"),
                 .product(name: "VMMSysUtil", package: "VMMSysUtil"),
                 .product(name: "VMMemory", package: "VMMemory"),
@@ -63,6 +65,7 @@ let package = Package(
             dependencies: [
                 "VhostUserBackend",
                 .product(name: "EventManager", package: "EventManager"),
+                .product(name: "Seccompiler", package: "Seccompiler"),
                 .product(name: "VMMSysUtil", package: "VMMSysUtil"),
                 .product(name: "VMMemory", package: "VMMemory"),
                 .product(name: "VMMemoryLinux", package: "VMMemory"),

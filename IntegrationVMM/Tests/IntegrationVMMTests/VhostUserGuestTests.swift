@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 import GuestAssets
+import Synchronization
 import Testing
 
 /// A vhost-user back-end daemon of the test (qemu-storage-daemon, virtiofsd), killed when dropped.
@@ -212,7 +213,8 @@ struct VhostUserGuestTests {
 
     /// QEMU 7.2 as the front-end of the project's vhost-device-rng (microvm, shared memfd
     /// RAM, modern virtio-mmio): the guest's /dev/hwrng is the daemon's device and delivers
-    /// data; with `--frontends 1` the daemon then exits 0 and removes its socket.
+    /// 8 KiB through a rate limit of 4 KiB per 200 ms; with `--frontends 1` the daemon then
+    /// exits 0 and removes its socket.
     @Test func qemuUsesOurRngDaemon() throws {
         guard let (assets, initramfs, binary) = try qemuGuest() else { return }
         let work = try GuestWorkspace()
@@ -220,9 +222,10 @@ struct VhostUserGuestTests {
         let socket = work.path("rng.sock")
         let daemon = try BackendDaemon(
             try BackendDaemon.ourDaemon("vhost-device-rng", next: binary),
-            ["--socket-path", socket, "--frontends", "1"],
+            // A budget of 4 KiB per 200 ms: the 8 KiB the guest reads wait for the bucket to refill.
+            ["--socket-path", socket, "--frontends", "1", "--max-bytes", "4096", "--period-ms", "200"],
             socket: socket, log: work.path("rng.log"))
-        let command = "echo QEMU-RNG=$(head -c 64 /dev/hwrng | wc -c) $(cat /sys/class/misc/hw_random/rng_current)"
+        let command = "echo QEMU-RNG=$(head -c 8192 /dev/hwrng | wc -c) $(cat /sys/class/misc/hw_random/rng_current)"
         let run = try VMMRun.run(
             qemuBinary,
             try qemuVhostUserArguments(
@@ -230,7 +233,7 @@ struct VhostUserGuestTests {
                 devices: ["-chardev", "socket,id=rng0,path=\(socket)", "-device", "vhost-user-rng,chardev=rng0"]),
             timeout: 600)
         print("qemu + vhost-device-rng: \(run.seconds) s\n\(run.stdout)\n\(run.stderr)")
-        #expect(run.values("QEMU-RNG=") == ["64 virtio_rng.0"], "\(run.stdout)")
+        #expect(run.values("QEMU-RNG=") == ["8192 virtio_rng.0"], "\(run.stdout)")
         #expect(!run.stderr.contains("vhost"), "\(run.stderr)")
         daemon.process.waitUntilExit()
         #expect(daemon.process.terminationStatus == 0)
@@ -240,9 +243,11 @@ struct VhostUserGuestTests {
     }
 
     /// The project's vhost-device-blk (VirtioDevices' BlockDevice behind VhostUserDaemon) serves
-    /// two front-ends in turn: QEMU 7.2 boots the guest, which writes 64 MiB of the pattern to
-    /// ext4 on the daemon's disk, syncs and powers off; then integration-vmm boots the guest on
-    /// the same daemon, which checks the file. The host checks every byte in the image, and the
+    /// two front-ends in turn. QEMU 7.2 boots the guest, which writes 64 MiB of the pattern to
+    /// ext4 on the daemon's disk and syncs, then keeps writing another file with O_SYNC until
+    /// QEMU is SIGKILLed in the middle of it: the daemon stays up and takes the next front-end.
+    /// integration-vmm then boots the guest on the same daemon; ext4 replays its journal and
+    /// the guest checks the flushed file. The host checks every byte in the image, and the
     /// daemon exits 0 after its two front-ends.
     @Test func ourBlockDaemonServesQEMUThenIntegrationVMM() throws {
         guard let (assets, initramfs, binary) = try qemuGuest() else { return }
@@ -258,7 +263,11 @@ struct VhostUserGuestTests {
         let find =
             "for d in vda vdb; do if [ $(cat /sys/block/$d/size) = 32768 ]; then t=$d; else s=$d; fi; done; "
             + "mkdir -p /t /m; mount -t ext4 -o ro /dev/$t /t; mount -t ext4 /dev/$s /m; "
-        let write = find + "/t/vmm-guest-tool write-pattern /m/pattern 64; sync; umount /m"
+        // After the sync, writes that never end: QEMU dies in the middle of one.
+        let write =
+            find + "/t/vmm-guest-tool write-pattern /m/pattern 64; sync; echo FLUSHED; "
+            + "while true; do dd if=/dev/zero of=/m/unflushed bs=64k count=256 oflag=sync 2>/dev/null; done"
+        let killed = Mutex(false)
         let qemuRun = try VMMRun.run(
             qemuBinary,
             try qemuVhostUserArguments(
@@ -268,10 +277,26 @@ struct VhostUserGuestTests {
                     "-drive", "id=tools,file=\(tools),format=raw,if=none,readonly=on",
                     "-device", "virtio-blk-device,drive=tools",
                 ]),
-            timeout: 900)
+            timeout: 900
+        ) { line, pid in
+            guard line.contains("FLUSHED") else { return }
+            // Two seconds into the endless writes: requests are in flight in the daemon.
+            DispatchQueue.global().asyncAfter(deadline: .now() + 2) {
+                killed.withLock { $0 = true }
+                Glibc.kill(pid, SIGKILL)
+            }
+        }
         print("qemu + vhost-device-blk: \(qemuRun.seconds) s\n\(qemuRun.stdout)\n\(qemuRun.stderr)")
         #expect(qemuRun.stdout.contains("PATTERN-WRITTEN 64 MiB"), "\(qemuRun.stdout)")
-        #expect(GuestCommandLine.exitStatus(inConsoleOutput: qemuRun.stdout) == 0)
+        #expect(killed.withLock { $0 } && qemuRun.status == SIGKILL, "QEMU was to be killed mid-write")
+        // The daemon outlived its front-end and waits for the next one.
+        usleep(200_000)
+        #expect(daemon.process.isRunning)
+        #expect(FileManager.default.fileExists(atPath: socket))
+        // ...and serves under its seccomp filter (a call outside it would have ended it).
+        let status =
+            (try? String(contentsOfFile: "/proc/\(daemon.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        #expect(status.contains("Seccomp:\t2"), "\(status)")
 
         let check = find + "/t/vmm-guest-tool check-pattern /m/pattern 64; umount /m"
         let ourRun = try VMMRun.run(

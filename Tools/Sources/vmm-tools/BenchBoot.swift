@@ -9,7 +9,7 @@ import VMMToolsKit
 /// Options shared by the two integration-vmm benches.
 struct VMMBenchOptions: ParsableArguments {
     @OptionGroup var workspace: WorkspaceOptions
-    @Option(help: "integration-vmm binary (default: build it with -c release).") var vmm: String?
+    @Option(help: "integration-vmm binary (default: build it and vhost-device-blk with -c release).") var vmm: String?
     @Option(help: "Guest RAM in MiB.") var memoryMib = 256
     @Option(help: "vCPUs.") var cpus = 1
     @Flag(help: "Print the report as JSON.") var json = false
@@ -25,6 +25,11 @@ struct VMMBenchOptions: ParsableArguments {
                 ["swift", "build", "-c", "release", "--product", "integration-vmm"], in: root
             ) { _ in }
             guard status == 0 else { throw fail("swift build -c release --product integration-vmm failed") }
+            // `bench io` also measures the project's vhost-user-blk daemon, built beside it.
+            let daemon = try LineStreamingProcess.run(
+                ["swift", "build", "-c", "release", "--product", "vhost-device-blk"], in: root
+            ) { _ in }
+            guard daemon == 0 else { throw fail("swift build -c release --product vhost-device-blk failed") }
             binary = root.appendingPathComponent(".build/release/integration-vmm")
         }
         let assets: GuestAssets

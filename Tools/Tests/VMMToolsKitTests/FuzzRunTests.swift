@@ -14,7 +14,8 @@ import Testing
         #expect(
             targets == [
                 "LinuxLoader/bzimage", "LinuxLoader/elf", "LinuxLoader/image", "LinuxLoader/cmdline",
-                "Vhost/message", "Vhost/reply", "VirtioDevices/block-request", "VirtioDevices/vsock-packet",
+                "Vhost/message", "Vhost/reply", "VhostUserBackend/session", "VirtioDevices/block-request",
+                "VirtioDevices/vsock-packet",
                 "VirtioDevices/mmio-transport",
                 "VirtioQueue/virtqueue",
             ])

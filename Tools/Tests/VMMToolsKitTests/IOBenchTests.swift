@@ -41,6 +41,23 @@ import Testing
         #expect(qemu.contains { $0.contains("file=/w/tools.img") && $0.contains("readonly=on") })
     }
 
+    /// QEMU as a vhost-user front-end: shared memfd RAM the size of the guest's, modern
+    /// virtio-mmio, the scratch disk on the socket, the tools disk still in-process.
+    @Test func qemuAsAVhostUserFrontEndSharesItsMemory() throws {
+        let bench = IOBench(vmm: URL(fileURLWithPath: "/bin/integration-vmm"), assets: assets, toolSource: source)
+        let qemu = try bench.qemuVhostUserArguments(tools: "/w/tools.img", socket: "/w/blk.sock")
+        #expect(qemu.contains("microvm,acpi=off,memory-backend=mem"))
+        #expect(qemu.contains("memory-backend-memfd,id=mem,size=256M,share=on"))
+        #expect(qemu.contains("virtio-mmio.force-legacy=false"))
+        #expect(qemu.contains("socket,id=scratch,path=/w/blk.sock"))
+        #expect(qemu.contains("vhost-user-blk,chardev=scratch,num-queues=1"))
+        #expect(!qemu.contains { $0.contains("scratch.img") })
+        let ours = try bench.vhostUserArguments(tools: "/w/tools.img", socket: "/w/blk.sock")
+        #expect(ours.contains("socket=/w/blk.sock"))
+        // No daemon beside /bin/integration-vmm: the daemon rows are left out, not faked.
+        #expect(bench.ourDaemon == nil)
+    }
+
     /// Builds the real guest tool and disk images (cc -static, mkfs.ext4 -d).
     @Test func prepareBuildsTheToolDiskAndTheScratchDisk() throws {
         var bench = IOBench(vmm: URL(fileURLWithPath: "/bin/integration-vmm"), assets: assets, toolSource: source)

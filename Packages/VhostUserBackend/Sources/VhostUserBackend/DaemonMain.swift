@@ -2,10 +2,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 import Glibc
+import Seccompiler
 
 /// A daemon's command line, rust-vmm vhost-device style: `--socket-path PATH` (or `-s`),
-/// `--frontends N` (serve N front-ends, then exit; default: forever), `--help`, and the
-/// device's own options, each `--name VALUE` or a bare `--switch`.
+/// `--frontends N` (serve N front-ends, then exit; default: forever), `--no-seccomp` (run
+/// without ``DaemonSandbox``'s filter), `--help`, and the device's own options, each
+/// `--name VALUE` or a bare `--switch`.
 ///
 /// ```swift
 /// let options = try DaemonCommandLine.parse(["--socket-path", "/tmp/b.sock", "--image", "d.raw"],
@@ -21,13 +23,19 @@ public struct DaemonCommandLine: Sendable, Equatable {
     public var values: [String: String]
     /// The device's switches that were given.
     public var switches: Set<String>
+    /// Whether the daemon serves under ``DaemonSandbox``'s seccomp filter (`--no-seccomp`: not).
+    public var seccomp: Bool
 
     /// A command line from its parts.
-    public init(socketPath: String, frontends: Int? = nil, values: [String: String] = [:], switches: Set<String> = []) {
+    public init(
+        socketPath: String, frontends: Int? = nil, values: [String: String] = [:], switches: Set<String> = [],
+        seccomp: Bool = true
+    ) {
         self.socketPath = socketPath
         self.frontends = frontends
         self.values = values
         self.switches = switches
+        self.seccomp = seccomp
     }
 
     /// Why a command line was refused (one line; the daemon prints it with its usage).
@@ -47,9 +55,11 @@ public struct DaemonCommandLine: Sendable, Equatable {
         var frontends: Int?
         var found: [String: String] = [:]
         var given: Set<String> = []
+        var seccomp = true
         while let flag = rest.popFirst() {
             switch flag {
             case "-h", "--help": return nil
+            case "--no-seccomp": seccomp = false
             case "-s", "--socket-path", "--frontends":
                 guard let value = rest.popFirst(), !value.isEmpty else { throw Failure("\(flag) needs a value") }
                 if flag == "--frontends" {
@@ -69,15 +79,18 @@ public struct DaemonCommandLine: Sendable, Equatable {
         }
         guard let socketPath else { throw Failure("--socket-path is required") }
         guard socketPath.utf8.count <= 107 else { throw Failure("the socket path is too long for a Unix socket") }
-        return DaemonCommandLine(socketPath: socketPath, frontends: frontends, values: found, switches: given)
+        return DaemonCommandLine(
+            socketPath: socketPath, frontends: frontends, values: found, switches: given, seccomp: seccomp)
     }
 
-    /// A daemon's `main`: parses the command line, makes the device, serves it. Prints `usage`
-    /// for `--help` (exit 0) and with a refused command line (exit 2); a device or socket
-    /// failure is one line and exit 1.
+    /// A daemon's `main`: parses the command line, makes the device, listens, installs
+    /// ``DaemonSandbox``'s filter with the device's `seccompRules` (unless `--no-seccomp`),
+    /// serves. Prints `usage` for `--help` (exit 0) and with a refused command line (exit 2);
+    /// a device, socket or filter failure is one line and exit 1.
     public static func run<Device: VhostUserBackend>(
         name: String, usage: String, arguments: [String] = Array(CommandLine.arguments.dropFirst()),
-        values: Set<String> = [], switches: Set<String> = [], device makeDevice: (DaemonCommandLine) throws -> Device
+        values: Set<String> = [], switches: Set<String> = [], seccompRules: [Rule] = [],
+        device makeDevice: (DaemonCommandLine) throws -> Device
     ) -> Never {
         let options: DaemonCommandLine
         do {
@@ -92,7 +105,19 @@ public struct DaemonCommandLine: Sendable, Equatable {
         }
         do {
             let daemon = VhostUserDaemon(device: try makeDevice(options), socketPath: options.socketPath)
-            try daemon.serve(frontends: options.frontends) { report("\(name): listening on \(options.socketPath)\n") }
+            try daemon.serve(frontends: options.frontends) {
+                // Everything that opens files or binds sockets is done: the filter goes on now.
+                if options.seccomp {
+                    do throws(DaemonSandboxError) {
+                        try DaemonSandbox.install(name: name, extra: seccompRules)
+                    } catch {
+                        report("\(name): \(error)\n")
+                        unlink(options.socketPath)
+                        exit(1)
+                    }
+                }
+                report("\(name): listening on \(options.socketPath)\n")
+            }
         } catch {
             report("\(name): \(error)\n")
             exit(1)

@@ -1,6 +1,7 @@
 // Copyright 2026 The swift-vmm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
+import Seccompiler
 import Testing
 import VhostUserBackend
 
@@ -16,6 +17,23 @@ struct DaemonCommandLineTests {
                     socketPath: "/tmp/b.sock", frontends: 2, values: ["--image": "d.raw"], switches: ["--readonly"]))
         #expect(try DaemonCommandLine.parse(["--help"]) == nil)
         #expect(try DaemonCommandLine.parse(["--socket-path", "/s"])?.frontends == nil)
+        #expect(try DaemonCommandLine.parse(["--socket-path", "/s"])?.seccomp == true)
+        #expect(try DaemonCommandLine.parse(["--no-seccomp", "--socket-path", "/s"])?.seccomp == false)
+    }
+
+    /// The filter compiles for this machine and leaves out what a device daemon has no use for.
+    @Test func theSandboxAllowsServingAndNothingThatOpensOrRuns() throws {
+        let allowed = Set(DaemonSandbox.rules.map(\.syscall))
+        for needed in [
+            "accept4", "recvmsg", "sendmsg", "mmap", "munmap", "epoll_wait", "pwritev", "fsync", "getrandom",
+        ] {
+            #expect(allowed.contains(needed), "\(needed)")
+        }
+        for refused in ["execve", "execveat", "ptrace", "ioctl", "open", "bind", "listen", "mount", "kill"] {
+            #expect(!allowed.contains(refused), "\(refused)")
+        }
+        #expect(try DaemonSandbox.filter().compile().instructions.count > allowed.count)
+        #expect(DaemonSandbox.filter(extra: [Rule("ioctl")]).rules.contains(Rule("ioctl")))
     }
 
     @Test func refusesWhatItDoesNotKnowOrWhatIsMissing() {

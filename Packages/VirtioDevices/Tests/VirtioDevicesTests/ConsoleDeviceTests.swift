@@ -96,6 +96,21 @@ struct ConsoleDeviceTests {
         #expect(sink.bytes == Array(pieces.joined()) + Array(lines.joined()))
     }
 
+    @Test("the queues it holds while active, as they advance (a vhost-user daemon's GET_VRING_BASE)")
+    func activeQueues() throws {
+        let (console, _) = makeConsole()
+        #expect(console.activeQueues == nil)
+        let driver = try TestDriver(device: console)
+        try driver.start()
+        let line = Array("hello\n".utf8)
+        for _ in 0..<3 { try driver.post(queue: transmitQueue, [(try driver.place(line), UInt32(line.count), false)]) }
+        _ = try driver.waitUsed(queue: transmitQueue, count: 3)
+        try waitUntil { console.activeQueues?[transmitQueue].nextAvailable == 3 }
+        #expect(console.activeQueues?.count == 2)
+        console.reset()
+        #expect(console.activeQueues == nil)
+    }
+
     @Test("input is delivered into receive buffers, split across chains, waiting for buffers when needed")
     func input() throws {
         let (console, _) = makeConsole()

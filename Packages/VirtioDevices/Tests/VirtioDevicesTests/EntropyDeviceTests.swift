@@ -1,6 +1,7 @@
 // Copyright 2026 The swift-vmm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
+import Glibc
 import Testing
 import VMMemory
 import VirtioDevices
@@ -38,5 +39,42 @@ struct EntropyDeviceTests {
         let readOnly = driver.allocate(64)
         try driver.post(queue: 0, [(readOnly, 64, false)])
         #expect(try driver.waitUsed(queue: 0, count: 2).first?.length == 0)
+    }
+
+    @Test("a byte budget: buffers beyond it wait for the bucket, in order, then all complete")
+    func rateLimited() throws {
+        let clock = ManualClock()
+        let limiter = RateLimiter(
+            bandwidth: try TokenBucket(size: 256, refillTime: .milliseconds(100)), clock: clock.clock)
+        let device = EntropyDevice<TestMemory>(rateLimiter: limiter)
+        let driver = try TestDriver(device: device)
+        try driver.start()
+        var heads: [UInt16] = []
+        for index in 0..<4 {
+            heads.append(try driver.post(queue: 0, [(driver.allocate(128), 128, true)], notify: index == 3))
+        }
+        var used = try driver.waitUsed(queue: 0, count: 2)
+        // The clock is frozen: however often the timer fires, the third buffer waits.
+        usleep(300_000)
+        #expect(try driver.queues[0].usedIndex(driver.memory) == 2)
+        #expect(device.throttleCount >= 1)
+        #expect(device.bytesServed == 256)
+        clock.advance(.milliseconds(100))
+        used += try driver.waitUsed(queue: 0, count: 4)
+        #expect(used.map(\.id) == heads.map(UInt32.init))
+        #expect(used.allSatisfy { $0.length == 128 })
+        #expect(device.bytesServed == 512)
+    }
+
+    @Test("a buffer larger than the budget gets the budget, on the real clock")
+    func largerThanTheBudget() throws {
+        let limiter = RateLimiter(bandwidth: try TokenBucket(size: 100, refillTime: .milliseconds(50)))
+        let device = EntropyDevice<TestMemory>(rateLimiter: limiter)
+        let driver = try TestDriver(device: device)
+        try driver.start()
+        for index in 0..<3 { try driver.post(queue: 0, [(driver.allocate(4096), 4096, true)], notify: index == 2) }
+        let used = try driver.waitUsed(queue: 0, count: 3)
+        #expect(used.allSatisfy { $0.length == 100 })
+        #expect(device.throttleCount >= 1)
     }
 }

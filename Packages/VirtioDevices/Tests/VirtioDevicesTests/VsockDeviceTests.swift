@@ -425,6 +425,11 @@ struct VsockDeviceTests {
         #expect(reset.srcCID == hostCID && reset.srcPort == 9 && reset.dstPort == 1025)
         #expect(device.statistics.refusedConnections == 1)
         #expect(device.statistics.activeConnections == 0)
+        // The queues the device holds went on with the packets (a vhost-user daemon's GET_VRING_BASE).
+        try waitUntil { device.activeQueues?[1].nextAvailable == 1 && device.activeQueues?[0].nextAvailable == 1 }
+        #expect(device.activeQueues?.count == 3)
+        device.reset()
+        #expect(device.activeQueues == nil)
     }
 
     @Test("host connects with CONNECT <port>, gets OK <local port>, bytes flow both ways, guest RST closes it")

@@ -5,8 +5,10 @@ import Foundation
 import GuestAssets
 
 /// `vmm-tools bench io`: block I/O measured inside the guest, integration-vmm's virtio-blk
-/// against QEMU microvm's, on the same raw disk file with the same kernel and initramfs, and
-/// a third column: integration-vmm with the disk served by qemu-storage-daemon (vhost-user-blk).
+/// against QEMU microvm's, on the same raw disk file with the same kernel and initramfs; then
+/// the vhost-user back-ends: integration-vmm with the disk served by qemu-storage-daemon
+/// (against QEMU's in-process disk), and the project's `vhost-device-blk` against
+/// qemu-storage-daemon under each front-end (integration-vmm, QEMU), all in the same runs.
 ///
 /// The guest runs `vmm-guest-tool bench-io` (IntegrationVMM/GuestTools, built statically
 /// here and handed over on a second, read-only disk) on the raw scratch disk with O_DIRECT:
@@ -97,14 +99,21 @@ public struct IOBench: Sendable {
 
     /// Starts qemu-storage-daemon exporting `scratch` on `socket` and waits for the socket.
     static func startStorageDaemon(scratch: String, socket: String) throws -> Process {
+        try startDaemon(
+            URL(fileURLWithPath: storageDaemon),
+            [
+                "--blockdev", "driver=file,node-name=scratch,filename=\(scratch),cache.direct=off,aio=threads",
+                "--export",
+                "type=vhost-user-blk,id=scratch,node-name=scratch,addr.type=unix,addr.path=\(socket),writable=on",
+            ], socket: socket)
+    }
+
+    /// Starts a vhost-user back-end and waits (up to 20 s) for it to listen on `socket`.
+    static func startDaemon(_ binary: URL, _ arguments: [String], socket: String) throws -> Process {
         try? FileManager.default.removeItem(atPath: socket)
         let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: storageDaemon)
-        daemon.arguments = [
-            "--blockdev", "driver=file,node-name=scratch,filename=\(scratch),cache.direct=off,aio=threads",
-            "--export",
-            "type=vhost-user-blk,id=scratch,node-name=scratch,addr.type=unix,addr.path=\(socket),writable=on",
-        ]
+        daemon.executableURL = binary
+        daemon.arguments = arguments
         daemon.standardOutput = FileHandle.nullDevice
         daemon.standardError = FileHandle.nullDevice
         try daemon.run()
@@ -112,23 +121,72 @@ public struct IOBench: Sendable {
         while !FileManager.default.fileExists(atPath: socket) {
             guard daemon.isRunning, Date() < deadline else {
                 daemon.terminate()
-                throw GuestAssetsError("qemu-storage-daemon did not listen on \(socket)")
+                throw GuestAssetsError("\(binary.lastPathComponent) did not listen on \(socket)")
             }
             usleep(20_000)
         }
         return daemon
     }
 
-    /// One vhost-user-blk run: a daemon for this run only, killed afterwards (on SIGTERM it
-    /// waits for its clients, which are gone by then, so SIGKILL only saves time).
-    func vhostUserSample(tools: String, scratch: String, folder: URL) throws -> [String: Double] {
+    /// The project's vhost-user-blk daemon, built beside integration-vmm (nil when it is not).
+    public var ourDaemon: URL? {
+        let daemon = vmm.deletingLastPathComponent().appendingPathComponent("vhost-device-blk")
+        return FileManager.default.isExecutableFile(atPath: daemon.path) ? daemon : nil
+    }
+
+    /// Starts the project's `vhost-device-blk` on `scratch` (host page cache, as
+    /// qemu-storage-daemon's `cache.direct=off`) and waits for the socket.
+    static func startOurDaemon(_ binary: URL, scratch: String, socket: String) throws -> Process {
+        try startDaemon(binary, ["--socket-path", socket, "--image", scratch], socket: socket)
+    }
+
+    /// The vhost-user-blk back-end of a run.
+    public enum Backend: Sendable { case storageDaemon, ourDaemon }
+    /// The front-end of a vhost-user-blk run.
+    public enum Frontend: Sendable { case integrationVMM, qemu }
+
+    /// One vhost-user-blk run: a daemon for this run only, killed afterwards (on SIGTERM
+    /// qemu-storage-daemon waits for its clients, which are gone by then, so SIGKILL only saves time).
+    func vhostUserSample(
+        tools: String, scratch: String, folder: URL, backend: Backend = .storageDaemon,
+        frontend: Frontend = .integrationVMM
+    ) throws -> [String: Double] {
         let socket = folder.appendingPathComponent("blk.sock").path
-        let daemon = try Self.startStorageDaemon(scratch: scratch, socket: socket)
+        let daemon: Process
+        switch backend {
+        case .storageDaemon: daemon = try Self.startStorageDaemon(scratch: scratch, socket: socket)
+        case .ourDaemon:
+            guard let binary = ourDaemon else {
+                throw GuestAssetsError("vhost-device-blk is not built beside \(vmm.path)")
+            }
+            daemon = try Self.startOurDaemon(binary, scratch: scratch, socket: socket)
+        }
         defer {
             kill(daemon.processIdentifier, SIGKILL)
             daemon.waitUntilExit()
         }
-        return try sample(try vhostUserArguments(tools: tools, socket: socket))
+        switch frontend {
+        case .integrationVMM: return try sample(try vhostUserArguments(tools: tools, socket: socket))
+        case .qemu: return try sample(try qemuVhostUserArguments(tools: tools, socket: socket))
+        }
+    }
+
+    /// QEMU's arguments with the scratch disk on vhost-user-blk at `socket`: RAM in a shared
+    /// memfd and modern virtio-mmio (libvhost-user back-ends refuse legacy devices).
+    public func qemuVhostUserArguments(tools: String, socket: String) throws -> [String] {
+        let boot = BootBench(vmm: vmm, assets: assets)
+        var arguments = try boot.qemuArguments(command: guestCommand)
+        guard let machine = arguments.firstIndex(where: { $0.hasPrefix("microvm") }) else {
+            throw GuestAssetsError("QEMU's arguments name no microvm machine")
+        }
+        arguments[machine] += ",memory-backend=mem"
+        return arguments + [
+            "-object", "memory-backend-memfd,id=mem,size=\(boot.memoryMiB)M,share=on",
+            "-global", "virtio-mmio.force-legacy=false",
+            "-chardev", "socket,id=scratch,path=\(socket)", "-device", "vhost-user-blk,chardev=scratch,num-queues=1",
+            "-drive", "id=tools,file=\(tools),format=raw,if=none,readonly=on",
+            "-device", "virtio-blk-device,drive=tools",
+        ]
     }
 
     /// QEMU's arguments: the same disks as virtio-blk-device on microvm's virtio-mmio.
@@ -176,6 +234,8 @@ public struct IOBench: Sendable {
         var ours: [String: [Double]] = [:]
         var peer: [String: [Double]] = [:]
         var vhost: [String: [Double]] = [:]
+        var daemonOurs: [Frontend: [String: [Double]]] = [:]
+        var daemonStorage: [Frontend: [String: [Double]]] = [:]
         let daemonPresent = FileManager.default.isExecutableFile(atPath: Self.storageDaemon)
         func show(_ figures: [String: Double]) -> String {
             Self.figures.map { "\($0) \(BootBench.show(figures[$0]))" }.joined(separator: ", ")
@@ -196,6 +256,27 @@ public struct IOBench: Sendable {
             progress(
                 "io \(run + 1)/\(runs): integration-vmm \(show(mine)); qemu \(show(theirs))"
                     + (daemonPresent ? "; integration-vmm + vhost-user-blk \(show(served))" : ""))
+            // Our daemon against qemu-storage-daemon, under each front-end.
+            guard daemonPresent, ourDaemon != nil else { continue }
+            for frontend in [Frontend.integrationVMM, .qemu] {
+                let (_, scratchOurs) = try prepare(in: folder)
+                let withOurs = try vhostUserSample(
+                    tools: tools, scratch: scratchOurs, folder: folder, backend: .ourDaemon, frontend: frontend)
+                var withStorage = served
+                if frontend == .qemu {
+                    let (_, scratchStorage) = try prepare(in: folder)
+                    withStorage = try vhostUserSample(
+                        tools: tools, scratch: scratchStorage, folder: folder, backend: .storageDaemon,
+                        frontend: frontend)
+                }
+                for (name, value) in withOurs { daemonOurs[frontend, default: [:]][name, default: []].append(value) }
+                for (name, value) in withStorage {
+                    daemonStorage[frontend, default: [:]][name, default: []].append(value)
+                }
+                progress(
+                    "io \(run + 1)/\(runs): \(frontend == .qemu ? "qemu" : "integration-vmm") + vhost-device-blk "
+                        + "\(show(withOurs)); + qemu-storage-daemon \(show(withStorage))")
+            }
         }
         let qemu = BootBench.qemuVersion()
         let results = Self.figures.map { name in
@@ -229,9 +310,28 @@ public struct IOBench: Sendable {
                     "ratio to integration-vmm's in-process virtio-blk in the same runs: \(share)",
                 ])
         }
-        var report = BenchReport(area: "io", results: results + served)
+        // vhost-device-blk against qemu-storage-daemon, the same front-end on both sides.
+        let daemons = [Frontend.integrationVMM, .qemu].flatMap { frontend in
+            Self.figures.compactMap { name -> BenchResult? in
+                let mine = daemonOurs[frontend]?[name] ?? []
+                let theirs = daemonStorage[frontend]?[name] ?? []
+                guard !mine.isEmpty else { return nil }
+                let front = frontend == .qemu ? "qemu" : "integration-vmm"
+                return BenchResult(
+                    name: "vhost-device-blk-\(front)-" + name, unit: name.hasSuffix("1MiB") ? "MiB/s" : "IOPS",
+                    ours: BenchEnvironment.median(mine), peer: theirs.isEmpty ? nil : BenchEnvironment.median(theirs),
+                    peerName: "qemu-storage-daemon", higherIsBetter: true, goal: 1.0,
+                    notes: [
+                        "\(front) as the front-end of both daemons; \(mine.count) runs of ours, \(theirs.count) of qemu-storage-daemon's",
+                        "both on the host page cache (vhost-device-blk without --direct, qemu-storage-daemon cache.direct=off)",
+                    ])
+            }
+        }
+        var report = BenchReport(area: "io", results: results + served + daemons)
         if !daemonPresent {
             report.results[0].notes.append("\(Self.storageDaemon) is missing: no vhost-user-blk column")
+        } else if ourDaemon == nil {
+            report.results[0].notes.append("vhost-device-blk is not built beside integration-vmm: no daemon rows")
         }
         return report
     }

@@ -137,7 +137,7 @@ public final class BlockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
     private let counters = BlockCounters()
 
     /// What changes while the device runs; guarded by `state`.
-    struct State: ~Copyable {
+    struct State: ThrottledState, ~Copyable {
         var activation: VirtioActivation<Memory>?
         var limiter: RateLimiter?
         var timer: ThrottleTimer?
@@ -147,6 +147,12 @@ public final class BlockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
         var broken = false
         /// Bumped by every activation and reset, so a late timer from an old activation does nothing.
         var generation: UInt64 = 0
+
+        mutating func clearServing() {
+            pending = nil
+            throttled = false
+            broken = false
+        }
     }
 
     /// A device for `image`, throttled by `rateLimiter` when one is given.
@@ -193,48 +199,13 @@ public final class BlockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
     /// Starts serving the request queue; with a rate limiter, registers its timer on the event loop.
     public func activate(_ activation: VirtioActivation<Memory>) throws(VirtioDeviceError) {
         guard activation.queues.first?.ready == true else { throw .queueNotReady(0) }
-        let (generation, limited) = state.withLock { state in
-            state.generation &+= 1
-            return (state.generation, state.limiter != nil)
+        try state.activateThrottled(activation) { [weak self] generation in
+            self?.throttleExpired(generation: generation)
         }
-        var timer: ThrottleTimer?
-        if limited {
-            do {
-                let made = try ThrottleTimer { [weak self] in self?.throttleExpired(generation: generation) }
-                try made.attach(to: activation.eventLoop)
-                timer = made
-            } catch {
-                throw .backend("rate limiter timer: \(error)")
-            }
-        }
-        // Install unless a reset came in meanwhile; either way one timer is left over to detach.
-        let leftover = state.withLock { state -> ThrottleTimer? in
-            guard state.generation == generation else { return timer }
-            let previous = state.timer
-            state.activation = activation
-            state.timer = timer
-            state.pending = nil
-            state.throttled = false
-            state.broken = false
-            return previous
-        }
-        leftover?.detach()
     }
 
     /// Stops serving; an armed throttle timer is cancelled and a held request dropped.
-    public func reset() {
-        let timer = state.withLock { state in
-            state.generation &+= 1
-            state.activation = nil
-            state.pending = nil
-            state.throttled = false
-            state.broken = false
-            let timer = state.timer
-            state.timer = nil
-            return timer
-        }
-        timer?.detach()
-    }
+    public func reset() { state.resetThrottled() }
 
     /// The request queue while active.
     public var activeQueues: [Virtqueue]? { state.withLock { $0.activation?.queues } }

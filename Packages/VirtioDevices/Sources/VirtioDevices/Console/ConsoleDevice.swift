@@ -127,6 +127,9 @@ public final class ConsoleDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
         }
     }
 
+    /// The receive and transmit queues while active.
+    public var activeQueues: [Virtqueue]? { state.withLock { $0.activation?.queues } }
+
     /// Stops using the queues. Pending input stays for the next driver.
     public func reset() {
         state.withLock { state in

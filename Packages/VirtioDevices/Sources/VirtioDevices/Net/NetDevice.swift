@@ -263,6 +263,9 @@ public final class NetDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
         }
     }
 
+    /// The receive and transmit queues while active.
+    public var activeQueues: [Virtqueue]? { state.withLock { $0.engine?.activation.queues } }
+
     /// Stops the data path: receive buffers held for later frames are forgotten (the
     /// driver reclaims everything on reset) and the tap is no longer watched.
     public func reset() {

@@ -265,6 +265,9 @@ public final class VsockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
         }
     }
 
+    /// The rx, tx and event queues while active.
+    public var activeQueues: [Virtqueue]? { state.withLock { $0.backend?.activation.queues } }
+
     /// Stops the backend: the subscriber is removed from the event loop and every
     /// connection and pending host client is closed there. The listening socket
     /// stays bound; clients that connect meanwhile wait for the next activation.
