@@ -7,8 +7,8 @@
 #   Packages/VhostUserBackend/Fuzz/run.sh --list      (the targets, one per line; `vmm-tools fuzz` uses it)
 # session: a hostile front-end's message stream, with descriptors and the shared memory's
 # contents, against a daemon's session serving virtio-rng or virtio-blk (layout in SessionFuzz.swift).
-# VhostUserBackend and what it builds on (VMMSysUtil with its C shim, EventManager, VMDevice,
-# VMMemory, VMMemoryLinux, VirtioQueue, VirtioDevices, Vhost) are compiled as modules with
+# VhostUserBackend and what it builds on (VMMSysUtil and Seccompiler with their C shims,
+# EventManager, VMDevice, VMMemory, VMMemoryLinux, VirtioQueue, VirtioDevices, Vhost) are compiled as modules with
 # -sanitize=fuzzer,address, VhostUserBackend with -enable-testing (the fuzzer kicks rings as the
 # daemon's loop does), then linked with the target into Packages/VhostUserBackend/.build/fuzz/session/fuzz.
 set -eu
@@ -65,7 +65,7 @@ fi
 flags="-sanitize=fuzzer,address -parse-as-library -wmo -O -g"
 sources="$package/Sources/VhostUserBackend $packages/VMMSysUtil/Sources $packages/EventManager/Sources/EventManager
     $packages/VMDevice/Sources/VMDevice $packages/VMMemory/Sources $packages/VirtioQueue/Sources/VirtioQueue
-    $packages/VirtioDevices/Sources $packages/Vhost/Sources/Vhost"
+    $packages/VirtioDevices/Sources $packages/Vhost/Sources/Vhost $packages/Seccompiler/Sources"
 # shellcheck disable=SC2086 # $sources is a list of folders
 if [ ! -f "$out/VhostUserBackend.o" ] || [ -n "$(find $sources -newer "$out/VhostUserBackend.o" \( -name '*.swift' -o -name '*.[ch]' \))" ]; then
     # SwiftPM generates the C target's module map; here it names the umbrella header itself.
@@ -74,10 +74,15 @@ if [ ! -f "$out/VhostUserBackend.o" ] || [ -n "$(find $sources -newer "$out/Vhos
         "$packages/VMMSysUtil/Sources/CVMMSysUtil/include/CVMMSysUtil.h" >"$out/CVMMSysUtil/module.modulemap"
     clang -fsanitize=fuzzer-no-link,address -O2 -g -I "$packages/VMMSysUtil/Sources/CVMMSysUtil/include" \
         -c "$packages/VMMSysUtil/Sources/CVMMSysUtil/shim.c" -o "$out/CVMMSysUtil.o"
+    mkdir -p "$out/CSeccomp"
+    printf 'module CSeccomp {\n    umbrella header "%s"\n    export *\n}\n' \
+        "$packages/Seccompiler/Sources/CSeccomp/include/CSeccomp.h" >"$out/CSeccomp/module.modulemap"
+    clang -fsanitize=fuzzer-no-link,address -O2 -g -I "$packages/Seccompiler/Sources/CSeccomp/include" \
+        -c "$packages/Seccompiler/Sources/CSeccomp/shim.c" -o "$out/CSeccomp.o"
     module() {
         name=$1
         shift
-        swiftc $flags -module-name "$name" -I "$out" -I "$out/CVMMSysUtil" -emit-module \
+        swiftc $flags -module-name "$name" -I "$out" -I "$out/CVMMSysUtil" -I "$out/CSeccomp" -emit-module \
             -emit-module-path "$out/$name.swiftmodule" -c "$@" -o "$out/$name.o"
     }
     module VMMSysUtil "$packages"/VMMSysUtil/Sources/VMMSysUtil/*.swift
@@ -88,13 +93,15 @@ if [ ! -f "$out/VhostUserBackend.o" ] || [ -n "$(find $sources -newer "$out/Vhos
     module VirtioQueue "$packages"/VirtioQueue/Sources/VirtioQueue/*.swift
     module VirtioDevices "$packages"/VirtioDevices/Sources/VirtioDevices/*/*.swift
     module Vhost "$packages"/Vhost/Sources/Vhost/*.swift
+    module Seccompiler "$packages"/Seccompiler/Sources/Seccompiler/*.swift
     module VhostUserBackend -enable-testing "$package"/Sources/VhostUserBackend/*.swift
 fi
 objects="$out/CVMMSysUtil.o $out/VMMSysUtil.o $out/EventManager.o $out/VMDevice.o $out/VMMemory.o
-    $out/VMMemoryLinux.o $out/VirtioQueue.o $out/VirtioDevices.o $out/Vhost.o $out/VhostUserBackend.o"
+    $out/VMMemoryLinux.o $out/VirtioQueue.o $out/VirtioDevices.o $out/Vhost.o $out/CSeccomp.o $out/Seccompiler.o
+    $out/VhostUserBackend.o"
 # shellcheck disable=SC2086 # $objects is a list of files
-swiftc $flags -module-name VhostUserBackendFuzz -I "$out" -I "$out/CVMMSysUtil" "$here/SessionFuzz.swift" \
-    $objects -o "$work/fuzz"
+swiftc $flags -module-name VhostUserBackendFuzz -I "$out" -I "$out/CVMMSysUtil" -I "$out/CSeccomp" \
+    "$here/SessionFuzz.swift" $objects -lseccomp -o "$work/fuzz"
 cd "$work"
 # Swift's backtracer reads other threads' stacks, which AddressSanitizer reports as a second,
 # misleading error; libFuzzer prints the failing stack itself.
