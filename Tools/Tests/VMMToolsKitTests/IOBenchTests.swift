@@ -58,6 +58,22 @@ import Testing
         #expect(bench.ourDaemon == nil)
     }
 
+    /// A back-end is started and waited for until its socket appears; one that dies first is
+    /// reported, not waited for.
+    @Test func aDaemonIsWaitedForUntilItListens() throws {
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("io-bench-\(UUID()).sock").path
+        defer { try? FileManager.default.removeItem(atPath: socket) }
+        let shell = URL(fileURLWithPath: "/bin/sh")
+        let daemon = try IOBench.startDaemon(
+            shell, ["-c", "sleep 0.2; : > \"$0\"; exec sleep 30", socket], socket: socket)
+        #expect(daemon.isRunning && FileManager.default.fileExists(atPath: socket))
+        daemon.terminate()
+        daemon.waitUntilExit()
+        #expect(throws: GuestAssetsError.self) {
+            try IOBench.startDaemon(shell, ["-c", "exit 3"], socket: socket + ".never")
+        }
+    }
+
     /// Builds the real guest tool and disk images (cc -static, mkfs.ext4 -d).
     @Test func prepareBuildsTheToolDiskAndTheScratchDisk() throws {
         var bench = IOBench(vmm: URL(fileURLWithPath: "/bin/integration-vmm"), assets: assets, toolSource: source)

@@ -36,6 +36,24 @@ struct DaemonCommandLineTests {
         #expect(DaemonSandbox.filter(extra: [Rule("ioctl")]).rules.contains(Rule("ioctl")))
     }
 
+    /// The filter at work, in a disposable child: a call a daemon makes runs, one it has no
+    /// use for traps (the trap reporter would print it and exit 1).
+    @Test func theSandboxTrapsWhatItLeavesOut() throws {
+        let program = try DaemonSandbox.filter().compile()
+        guard case .returned(let pid) = try program.probe("getpid", scope: .allThreads) else {
+            Issue.record("getpid did not run under the filter")
+            return
+        }
+        #expect(pid > 0)
+        for refused in ["execve", "openat", "ptrace", "bind"] {
+            let outcome = try program.probe(refused, scope: .allThreads)
+            guard case .trapped = outcome else {
+                Issue.record("\(refused): \(outcome)")
+                continue
+            }
+        }
+    }
+
     @Test func refusesWhatItDoesNotKnowOrWhatIsMissing() {
         let bad: [[String]] = [
             [], ["--image", "d.raw"], ["--socket-path"], ["--socket-path", ""], ["-s", "/s", "--frontends", "0"],

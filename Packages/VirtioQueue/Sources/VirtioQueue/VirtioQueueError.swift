@@ -130,6 +130,9 @@ public enum VirtioQueueError: Error, Sendable, Equatable, CustomStringConvertibl
     case areaOverflow(QueueArea, GuestAddress, length: UInt64)
     /// An area is not wholly inside guest memory.
     case areaNotInMemory(QueueArea, GuestAddress, length: UInt64)
+    /// Two areas share bytes: the device's used-ring writes would rewrite what the driver
+    /// offers (and a hostile ring could keep the device serving itself forever).
+    case overlappingAreas(QueueArea, QueueArea)
     /// The queue is not ready (the driver has not enabled it).
     case notReady
     /// The operation belongs to the other ring format (``Virtqueue/format``).
@@ -168,6 +171,8 @@ public enum VirtioQueueError: Error, Sendable, Equatable, CustomStringConvertibl
             return "\(area) at \(address) of \(length) bytes wraps past 2^64"
         case .areaNotInMemory(let area, let address, let length):
             return "\(area) at \(address) of \(length) bytes is not in guest memory"
+        case .overlappingAreas(let first, let second):
+            return "\(first) and \(second) overlap"
         case .notReady:
             return "queue is not ready"
         case .wrongFormat(let format):

@@ -149,8 +149,8 @@ public struct Virtqueue: Sendable, Equatable {
     }
 
     /// Checks the configuration against the specification and `memory`: a valid
-    /// size, each area aligned as required, not wrapping past 2^64, and wholly
-    /// in guest memory. The `used_event`/`avail_event` words are included even
+    /// size, each area aligned as required, not wrapping past 2^64, wholly in guest
+    /// memory, and no two areas overlapping. The `used_event`/`avail_event` words are included even
     /// without event indices, as drivers allocate them anyway.
     @inlinable
     public func validate(in memory: some GuestMemory) throws(VirtioQueueError) {
@@ -164,6 +164,17 @@ public struct Virtqueue: Sendable, Equatable {
                 try memory.checkRange(at: address, length: length)
             } catch {
                 throw .areaNotInMemory(area, address, length: length)
+            }
+        }
+        // The three areas are separate structures; none ends past 2^64 (checked above).
+        let areas: [QueueArea] = [.descriptors, .driver, .device]
+        for (index, first) in areas.enumerated() {
+            for second in areas[(index + 1)...] {
+                let (a, aLength) = range(of: first)
+                let (b, bLength) = range(of: second)
+                if a.rawValue < b.rawValue + bLength, b.rawValue < a.rawValue + aLength {
+                    throw .overlappingAreas(first, second)
+                }
             }
         }
     }

@@ -533,6 +533,17 @@ let splitControlCases: [PortableTestCase] = [
             () throws(VirtioQueueError) in try queue.validate(in: memory)
         }
         queue = good
+        // The used ring over the available ring: the device's writes would offer buffers.
+        queue.deviceArea = GuestAddress(good.driverArea.rawValue)
+        try expectError(VirtioQueueError.overlappingAreas(.driver, .device)) {
+            () throws(VirtioQueueError) in try queue.validate(in: memory)
+        }
+        queue = good
+        queue.driverArea = GuestAddress(good.descriptorArea.rawValue + 8)
+        try expectError(VirtioQueueError.overlappingAreas(.descriptors, .driver)) {
+            () throws(VirtioQueueError) in try queue.validate(in: memory)
+        }
+        queue = good
         let top = GuestAddress(0xffff_ffff_ffff_ff10)
         queue.descriptorArea = top
         try expectError(VirtioQueueError.areaOverflow(.descriptors, top, length: 256)) {

@@ -57,6 +57,7 @@ import VirtioQueue
                 .areaNotInMemory(.device, GuestAddress(0x3f_ffc0), length: 134),
                 "device area at 0x3fffc0 of 134 bytes is not in guest memory"
             ),
+            (.overlappingAreas(.driver, .device), "driver area and device area overlap"),
             (.notReady, "queue is not ready"),
             (.wrongFormat(.split), "operation needs a packed ring"),
             (.wrongFormat(.packed), "operation needs a split ring"),

@@ -240,6 +240,7 @@ public final class BlockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
             try queueCall { () throws(VirtioQueueError) in try body(&state.activation!.queues[0]) }
         }
         var served = 0
+        var rounds = 0
         do throws(VirtioDeviceError) {
             try onQueue { queue throws(VirtioQueueError) in try queue.disableNotification(in: memory) }
             serving: while true {
@@ -276,6 +277,12 @@ public final class BlockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
                 }
                 // Re-enable, then look again: the driver may have added requests before it saw the request.
                 if try !onQueue({ queue throws(VirtioQueueError) in try queue.enableNotification(in: memory) }) {
+                    break
+                }
+                // Bounded, as VirtioActivation.serveQueue: come back through the notifier.
+                rounds += 1
+                if rounds == VirtioActivation<Memory>.servingRounds {
+                    state.activation!.resume(0)
                     break
                 }
             }

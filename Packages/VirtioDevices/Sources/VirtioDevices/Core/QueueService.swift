@@ -34,6 +34,7 @@ extension VirtioActivation {
     ) -> Bool {
         guard index < queues.count, queues[index].ready else { return true }
         var served = 0
+        var rounds = 0
         do throws(VirtioDeviceError) {
             try queueCall { () throws(VirtioQueueError) in try queues[index].disableNotification(in: memory) }
             while served < maximumChains {
@@ -50,6 +51,12 @@ extension VirtioActivation {
                 if try !queueCall({ () throws(VirtioQueueError) in try queues[index].enableNotification(in: memory) }) {
                     break
                 }
+                // Bounded: a ring whose buffers the device's own writes refill must not hold the thread.
+                rounds += 1
+                if rounds == Self.servingRounds {
+                    resume(index)
+                    break
+                }
             }
             if served > 0,
                 try queueCall({ () throws(VirtioQueueError) in try queues[index].needsNotification(memory) })
@@ -61,6 +68,20 @@ extension VirtioActivation {
             markBroken("queue \(index): \(error)")
             return false
         }
+    }
+
+    /// The most times one serving pass re-enables notifications and finds more buffers
+    /// before it stops and asks to be run again (``resume(_:)``). A driver adding buffers
+    /// that fast is rare; a hostile ring whose buffers the device's own writes refill
+    /// would otherwise keep the serving thread forever.
+    public static var servingRounds: Int { 64 }
+
+    /// Asks for queue `index` to be served again later, through its notifier when the
+    /// transport gave one (the event loop calls `queueNotified` after its other work).
+    /// Without a notifier the next driver notification does it.
+    public func resume(_ index: Int) {
+        guard index < notifiers.count else { return }
+        try? notifiers[index].event.signal()
     }
 
     /// Returns one chain used outside ``serveQueue(_:maximumChains:_:)`` (deferred
