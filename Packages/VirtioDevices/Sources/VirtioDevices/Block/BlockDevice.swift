@@ -199,8 +199,8 @@ public final class BlockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
     /// Starts serving the request queue; with a rate limiter, registers its timer on the event loop.
     public func activate(_ activation: VirtioActivation<Memory>) throws(VirtioDeviceError) {
         guard activation.queues.first?.ready == true else { throw .queueNotReady(0) }
-        try state.activateThrottled(activation) { [weak self] generation in
-            self?.throttleExpired(generation: generation)
+        try state.activateThrottled(activation) {
+            { [weak self] generation in self?.throttleExpired(generation: generation) }
         }
     }
 

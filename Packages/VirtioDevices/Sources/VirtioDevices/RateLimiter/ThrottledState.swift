@@ -20,10 +20,12 @@ protocol ThrottledState<Memory>: ~Copyable {
 
 extension Mutex where Value: ThrottledState & ~Copyable {
     /// Installs `activation`; with a limiter, first attaches a new throttle timer to the
-    /// activation's event loop that calls `expired` with this activation's generation.
+    /// activation's event loop that calls the callback `expired()` makes with this
+    /// activation's generation. The callback is made only when there is a limiter (a weak
+    /// capture in it allocates a side table, which an unlimited device need not carry).
     /// A reset that comes in meanwhile wins: the new timer is detached instead.
     func activateThrottled(
-        _ activation: VirtioActivation<Value.Memory>, expired: @escaping @Sendable (UInt64) -> Void
+        _ activation: VirtioActivation<Value.Memory>, expired: () -> @Sendable (UInt64) -> Void
     ) throws(VirtioDeviceError) {
         let (generation, limited) = withLock { state in
             state.generation &+= 1
@@ -32,7 +34,8 @@ extension Mutex where Value: ThrottledState & ~Copyable {
         var timer: ThrottleTimer?
         if limited {
             do {
-                let made = try ThrottleTimer { expired(generation) }
+                let callback = expired()
+                let made = try ThrottleTimer { callback(generation) }
                 try made.attach(to: activation.eventLoop)
                 timer = made
             } catch {
