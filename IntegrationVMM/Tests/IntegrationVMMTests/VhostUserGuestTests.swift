@@ -341,7 +341,8 @@ struct VhostUserGuestTests {
 
     /// The project's vhost-device-vsock (VirtioDevices' VsockDevice) behind QEMU 7.2's
     /// vhost-user-vsock-device, then behind integration-vmm's generic `--vhost-user`: echo
-    /// in both directions each time, one daemon for both front-ends.
+    /// in both directions each time, one daemon for both front-ends. The daemon serves its
+    /// three rings on three workers (`--workers 3`), each ring calling its own eventfd.
     @Test func ourVsockDaemonEchoesBothWaysForQEMUAndIntegrationVMM() throws {
         guard let (assets, initramfs, binary) = try qemuGuest() else { return }
         let work = try GuestWorkspace()
@@ -351,7 +352,8 @@ struct VhostUserGuestTests {
         let uds = work.path("v.sock")
         let daemon = try BackendDaemon(
             try BackendDaemon.ourDaemon("vhost-device-vsock", next: binary),
-            ["--vm", "guest-cid=3,socket=\(socket),uds-path=\(uds)", "--frontends", "2"], socket: socket,
+            ["--vm", "guest-cid=3,socket=\(socket),uds-path=\(uds)", "--frontends", "2", "--workers", "3"],
+            socket: socket,
             log: work.path("vsock.log"))
         try vsockBothWays(uds: uds) { command, onLine in
             try VMMRun.run(

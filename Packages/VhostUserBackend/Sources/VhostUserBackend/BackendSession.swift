@@ -66,28 +66,31 @@ public final class ReceivedDescriptor: Sendable {
     public var raw: Int32 { descriptor.rawValue }
 }
 
-/// The device's interrupt as a vhost-user back-end raises it: a write to the call eventfd
-/// of each ring the front-end gave one (one interrupt per device in VirtioDevices, so every
-/// ring is told; a spurious call costs the driver a look at an unchanged ring).
+/// The device's interrupts as a vhost-user back-end raises them: interrupt `i` is a write
+/// to ring `i`'s call eventfd, when the front-end gave one. The device signals through a
+/// ``VirtioInterrupt`` that routes queues, so a used buffer on one ring calls that ring only.
 final class CallGroup: InterruptSourceGroup {
     private let calls: Mutex<[ReceivedDescriptor?]>
 
-    init(rings: Int) { calls = Mutex(Array(repeating: nil, count: rings)) }
+    let count: Int
+
+    init(rings: Int) {
+        count = rings
+        calls = Mutex(Array(repeating: nil, count: rings))
+    }
 
     func set(_ index: Int, _ call: ReceivedDescriptor?) { calls.withLock { $0[index] = call } }
 
-    var count: Int { 1 }
     func enable() throws(InterruptError) {}
     func disable() throws(InterruptError) {}
     func update(index: Int, route: InterruptRoute, masked: Bool) throws(InterruptError) {
         throw .unsupportedRoute
     }
     func trigger(index: Int) throws(InterruptError) {
-        for call in calls.withLock({ $0 }) {
-            guard let call else { continue }
-            var one: UInt64 = 1
-            if Glibc.write(call.raw, &one, 8) < 0, errno != EAGAIN { throw .backend(code: errno) }
-        }
+        // The descriptor stays open while written: the ring may be given a new call meanwhile.
+        guard index >= 0, index < count, let call = calls.withLock({ $0[index] }) else { return }
+        var one: UInt64 = 1
+        if Glibc.write(call.raw, &one, 8) < 0, errno != EAGAIN { throw .backend(code: errno) }
     }
 }
 
@@ -353,7 +356,7 @@ public final class VhostUserBackendSession<Device: VhostUserBackend> {
         broken.set(nil)
         let activation = VirtioActivation(
             memory: memory, features: features & ~VhostUserFeatures.protocolFeatures, queues: queues,
-            interrupt: VirtioInterrupt(group: calls, index: 0), eventLoop: eventLoop,
+            interrupt: VirtioInterrupt(group: calls, index: 0, routesQueues: true), eventLoop: eventLoop,
             markBroken: { [broken] reason in broken.set(reason) })
         do {
             try device.activate(activation)

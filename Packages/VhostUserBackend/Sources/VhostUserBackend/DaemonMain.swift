@@ -5,7 +5,8 @@ import Glibc
 import Seccompiler
 
 /// A daemon's command line, rust-vmm vhost-device style: `--socket-path PATH` (or `-s`),
-/// `--frontends N` (serve N front-ends, then exit; default: forever), `--no-seccomp` (run
+/// `--frontends N` (serve N front-ends, then exit; default: forever), `--workers N` (threads
+/// serving the rings' kicks, ring `i` on worker `i % N`; default 1), `--no-seccomp` (run
 /// without ``DaemonSandbox``'s filter), `--help`, and the device's own options, each
 /// `--name VALUE` or a bare `--switch`.
 ///
@@ -19,6 +20,8 @@ public struct DaemonCommandLine: Sendable, Equatable {
     public var socketPath: String
     /// Front-ends to serve before exiting (nil: forever).
     public var frontends: Int?
+    /// Threads serving the rings' kicks (see ``VhostUserDaemon/workers``).
+    public var workers: Int
     /// The device's options that take a value.
     public var values: [String: String]
     /// The device's switches that were given.
@@ -28,11 +31,12 @@ public struct DaemonCommandLine: Sendable, Equatable {
 
     /// A command line from its parts.
     public init(
-        socketPath: String, frontends: Int? = nil, values: [String: String] = [:], switches: Set<String> = [],
-        seccomp: Bool = true
+        socketPath: String, frontends: Int? = nil, workers: Int = 1, values: [String: String] = [:],
+        switches: Set<String> = [], seccomp: Bool = true
     ) {
         self.socketPath = socketPath
         self.frontends = frontends
+        self.workers = workers
         self.values = values
         self.switches = switches
         self.seccomp = seccomp
@@ -53,6 +57,7 @@ public struct DaemonCommandLine: Sendable, Equatable {
         var rest = arguments[...]
         var socketPath: String?
         var frontends: Int?
+        var workers = 1
         var found: [String: String] = [:]
         var given: Set<String> = []
         var seccomp = true
@@ -60,12 +65,18 @@ public struct DaemonCommandLine: Sendable, Equatable {
             switch flag {
             case "-h", "--help": return nil
             case "--no-seccomp": seccomp = false
-            case "-s", "--socket-path", "--frontends":
+            case "-s", "--socket-path", "--frontends", "--workers":
                 guard let value = rest.popFirst(), !value.isEmpty else { throw Failure("\(flag) needs a value") }
-                if flag == "--frontends" {
+                switch flag {
+                case "--frontends":
                     guard let count = Int(value), count > 0 else { throw Failure("--frontends needs a count above 0") }
                     frontends = count
-                } else {
+                case "--workers":
+                    guard let count = Int(value), (1...64).contains(count) else {
+                        throw Failure("--workers needs a count from 1 to 64")
+                    }
+                    workers = count
+                default:
                     socketPath = value
                 }
             case _ where values.contains(flag):
@@ -80,13 +91,15 @@ public struct DaemonCommandLine: Sendable, Equatable {
         guard let socketPath else { throw Failure("--socket-path is required") }
         guard socketPath.utf8.count <= 107 else { throw Failure("the socket path is too long for a Unix socket") }
         return DaemonCommandLine(
-            socketPath: socketPath, frontends: frontends, values: found, switches: given, seccomp: seccomp)
+            socketPath: socketPath, frontends: frontends, workers: workers, values: found, switches: given,
+            seccomp: seccomp)
     }
 
     /// A daemon's `main`: parses the command line, makes the device, listens, installs
     /// ``DaemonSandbox``'s filter with the device's `seccompRules` (unless `--no-seccomp`),
-    /// serves. Prints `usage` for `--help` (exit 0) and with a refused command line (exit 2);
-    /// a device, socket or filter failure is one line and exit 1.
+    /// serves. Prints `usage` for `--help` (exit 0) and with a refused command line (exit 2,
+    /// also for more `--workers` than the device has rings); a device, socket or filter
+    /// failure is one line and exit 1.
     public static func run<Device: VhostUserBackend>(
         name: String, usage: String, arguments: [String] = Array(CommandLine.arguments.dropFirst()),
         values: Set<String> = [], switches: Set<String> = [], seccompRules: [Rule] = [],
@@ -103,8 +116,21 @@ public struct DaemonCommandLine: Sendable, Equatable {
             report("\(name): \(error)\n\(usage)\n")
             exit(2)
         }
+        let device: Device
         do {
-            let daemon = VhostUserDaemon(device: try makeDevice(options), socketPath: options.socketPath)
+            device = try makeDevice(options)
+        } catch {
+            report("\(name): \(error)\n")
+            exit(1)
+        }
+        guard options.workers <= device.queueMaximumSizes.count else {
+            report(
+                "\(name): --workers \(options.workers): the device has \(device.queueMaximumSizes.count) ring(s)\n\(usage)\n"
+            )
+            exit(2)
+        }
+        do {
+            let daemon = VhostUserDaemon(device: device, socketPath: options.socketPath, workers: options.workers)
             try daemon.serve(frontends: options.frontends) {
                 // Everything that opens files or binds sockets is done: the filter goes on now.
                 if options.seccomp {

@@ -3,6 +3,7 @@
 
 import EventManager
 import Glibc
+import Synchronization
 import VMMSysUtil
 import VMMemory
 import VMMemoryLinux
@@ -22,10 +23,13 @@ import VirtioDevices
 public typealias VhostUserBackend = VirtioDevice<GuestMemoryMap<MmapRegion>>
 
 /// A vhost-user device daemon: listens on a Unix socket and serves one front-end at a
-/// time with a ``VhostUserBackendSession``. Messages and kicks are handled on one
-/// EventManager loop on the calling thread; a front-end that disconnects or sends
-/// something invalid is dropped (one line to `log`) and the daemon waits for the next
-/// (or returns, with `frontends` given).
+/// time with a ``VhostUserBackendSession``. Messages, and the kicks of every ring by
+/// default, are handled on one EventManager loop on the calling thread. With `workers`
+/// above 1, ring `i`'s kicks are served on worker `i % workers`: worker 0 is the calling
+/// thread, the others are event-loop threads the daemon starts before it listens (so
+/// they run under a filter installed in `onListening` without the filter allowing new
+/// threads). A front-end that disconnects or sends something invalid is dropped (one
+/// line to `log`) and the daemon waits for the next (or returns, with `frontends` given).
 ///
 /// ```swift
 /// let daemon = VhostUserDaemon(device: EntropyDevice<GuestMemoryMap<MmapRegion>>(), socketPath: "/tmp/rng.sock")
@@ -36,6 +40,8 @@ public final class VhostUserDaemon<Device: VhostUserBackend> {
     public let device: Device
     /// The listening socket's path (created by ``serve(frontends:onListening:)``, removed after).
     public let socketPath: String
+    /// Threads serving the rings' kicks: the calling thread plus `workers - 1` started ones.
+    public let workers: Int
     /// Where one-line reports go (connections, dropped front-ends).
     public var log: (String) -> Void = { line in
         let bytes = Array((line + "\n").utf8)
@@ -43,15 +49,28 @@ public final class VhostUserDaemon<Device: VhostUserBackend> {
         _ = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
-    /// A daemon for `device` on `socketPath`.
-    public init(device: Device, socketPath: String) {
+    /// A daemon for `device` on `socketPath`, serving kicks on `workers` threads (at least
+    /// 1; more than the device has rings would leave some idle, so it is capped there).
+    public init(device: Device, socketPath: String, workers: Int = 1) {
+        precondition(workers >= 1, "a daemon needs at least one worker")
         self.device = device
         self.socketPath = socketPath
+        self.workers = min(workers, max(1, device.queueMaximumSizes.count))
     }
 
     /// Listens and serves front-ends one after another: forever, or `frontends` of them.
-    /// `onListening` runs once the socket accepts connections.
+    /// `onListening` runs once the socket accepts connections (and the worker threads run).
     public func serve(frontends: Int? = nil, onListening: () -> Void = {}) throws(SystemError) {
+        var loops: [EventLoopThread] = []
+        defer { for loop in loops { _ = loop.stopAndJoin() } }
+        for _ in 1..<workers {
+            do {
+                loops.append(try EventLoopThread.start())
+            } catch {
+                if case .system(let cause) = error { throw cause }
+                throw SystemError("worker event loop: \(error)", errno: Errno(rawValue: EAGAIN))
+            }
+        }
         let listener = try UnixSocket.listen(at: socketPath, backlog: 1)
         defer { unlink(socketPath) }
         onListening()
@@ -60,35 +79,65 @@ public final class VhostUserDaemon<Device: VhostUserBackend> {
             guard let client = try UnixSocket.accept(listener) else { continue }
             served += 1
             log("front-end \(served) connected on \(socketPath)")
-            let reason = serveConnection(UnixSocket(client))
+            let reason = serveConnection(UnixSocket(client), workers: loops.map(\.remote))
             log("front-end \(served) \(reason)")
         }
     }
 
-    /// Serves one connection until it ends; returns why it ended.
-    func serveConnection(_ connection: consuming UnixSocket) -> String {
+    /// Serves one connection until it ends, kicks spread over this thread and `workers`;
+    /// returns why it ended.
+    func serveConnection(_ connection: consuming UnixSocket, workers: [RemoteEndpoint] = []) -> String {
         let manager: EventManager
+        let ending = Ending()
+        let channel = Connection(connection)
+        var watchers: [KickWatcher] = []
         do {
             manager = try EventManager()
+            for _ in 0...workers.count {
+                watchers.append(
+                    try KickWatcher(
+                        onKick: { [device] index in device.queueNotified(index) },
+                        onFailure: { [remote = manager.remote] reason in
+                            ending.set("dropped: \(reason)")
+                            // Wakes the connection's loop, which then sees the ending.
+                            try? remote.post { _ in }
+                        }))
+            }
         } catch {
             return "dropped: event loop: \(error)"
         }
-        let channel = Connection(connection)
         // Bounded reads: half a message must not hang the daemon.
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         _ = setsockopt(channel.raw, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let session = VhostUserBackendSession(device: device, eventLoop: manager.remote)
-        let subscriber = ConnectionSubscriber(connection: channel, session: session)
+        let subscriber = ConnectionSubscriber(
+            connection: channel, session: session, watchers: watchers, ending: ending)
+        var added: [(RemoteEndpoint, SubscriberID)] = []
+        defer {
+            // The workers let go of this connection's kick descriptors.
+            for (remote, id) in added { _ = try? remote.call { manager in _ = try? manager.remove(id) } }
+        }
         do {
+            _ = try manager.add(watchers[0])
+            for (remote, watcher) in zip(workers, watchers.dropFirst()) {
+                added.append((remote, try remote.add(watcher)))
+            }
             _ = try manager.add(subscriber)
-            while subscriber.ending == nil { try manager.runOnce() }
+            while ending.value == nil { try manager.runOnce() }
         } catch {
             session.stop()
             return "dropped: event loop: \(error)"
         }
         session.stop()
-        return subscriber.ending ?? "disconnected"
+        return ending.value ?? "disconnected"
     }
+}
+
+/// Why serving a connection ended, set once from whichever thread saw it.
+final class Ending: Sendable {
+    private let reason = Mutex<String?>(nil)
+    var value: String? { reason.withLock { $0 } }
+    func set(_ value: String) { reason.withLock { $0 = $0 ?? value } }
 }
 
 /// The connected socket, shared by the subscriber's closures.
@@ -115,34 +164,31 @@ final class Connection {
     func send(_ message: VhostUserMessage) throws { _ = try socket.send(message.encoded()) }
 }
 
-/// The connection and the rings' kick eventfds on one loop.
+/// The connection's messages on the first loop; after each, the rings' kick descriptors
+/// go to their workers' ``KickWatcher``s.
 final class ConnectionSubscriber<Device: VhostUserBackend>: EventSubscriber {
-    static var connectionToken: UInt64 { 1 << 32 }
     let connection: Connection
     let session: VhostUserBackendSession<Device>
-    /// Kick descriptors registered now, by ring; held until they leave the loop, so a
-    /// replaced kick cannot close (and its number be reused) while still registered.
-    var watched: [Int: ReceivedDescriptor] = [:]
-    /// Why serving ended, once it did.
-    var ending: String?
+    let watchers: [KickWatcher]
+    let ending: Ending
 
-    init(connection: Connection, session: VhostUserBackendSession<Device>) {
+    init(
+        connection: Connection, session: VhostUserBackendSession<Device>, watchers: [KickWatcher], ending: Ending
+    ) {
         self.connection = connection
         self.session = session
+        self.watchers = watchers
+        self.ending = ending
     }
 
     func register(with ops: EventOps) throws {
-        try ops.add(connection.raw, events: .readable, data: Self.connectionToken)
+        try ops.add(connection.raw, events: .readable)
     }
 
     func process(_ event: ReadyEvent, with ops: EventOps) throws {
-        guard event.data == Self.connectionToken else {
-            session.kicked(Int(event.data))
-            return
-        }
         do {
             guard let (message, received) = try connection.receive() else {
-                ending = "disconnected"
+                ending.set("disconnected")
                 return
             }
             var descriptors = received
@@ -160,22 +206,74 @@ final class ConnectionSubscriber<Device: VhostUserBackend>: EventSubscriber {
                 }
                 throw error
             }
-            try reconcileKicks(ops)
+            var byWorker = Array(repeating: [Int: ReceivedDescriptor](), count: watchers.count)
+            for (index, kick) in session.kicks { byWorker[index % watchers.count][index] = kick }
+            for (watcher, kicks) in zip(watchers, byWorker) { watcher.watch(kicks) }
         } catch {
-            ending = "dropped: \(error)"
+            ending.set("dropped: \(error)")
         }
     }
+}
 
-    /// Watches exactly the kick descriptors the session holds now.
-    func reconcileKicks(_ ops: EventOps) throws {
-        let current = Dictionary(uniqueKeysWithValues: session.kicks.map { ($0.index, $0.kick) })
-        for (index, kick) in watched where current[index] !== kick {
-            try? ops.remove(kick.raw)
-            watched[index] = nil
+/// One worker's share of the rings' kicks, on its loop: watches the kick descriptors it is
+/// given (``watch(_:)``, from any thread) and, on a kick, consumes it and calls `onKick`
+/// with the ring's index. Holds each descriptor until it has left the loop, so a replaced
+/// kick cannot close (and its number be reused) while still registered.
+final class KickWatcher: EventSubscriber, Sendable {
+    private static var changedToken: UInt64 { 1 << 32 }
+    private let changed: EventFd
+    private let wanted = Mutex<[Int: ReceivedDescriptor]>([:])
+    /// Loop thread only (a Mutex so the class can move to its loop).
+    private let watched = Mutex<[Int: ReceivedDescriptor]>([:])
+    private let onKick: @Sendable (Int) -> Void
+    private let onFailure: @Sendable (String) -> Void
+
+    init(
+        onKick: @escaping @Sendable (Int) -> Void, onFailure: @escaping @Sendable (String) -> Void
+    ) throws(SystemError) {
+        changed = try EventFd(flags: .nonBlocking)
+        self.onKick = onKick
+        self.onFailure = onFailure
+    }
+
+    /// Watches exactly `kicks` (ring index to descriptor) from the loop's next turn.
+    func watch(_ kicks: [Int: ReceivedDescriptor]) {
+        let different = wanted.withLock { wanted in
+            let same = wanted.count == kicks.count && kicks.allSatisfy { wanted[$0.key] === $0.value }
+            wanted = kicks
+            return !same
         }
-        for (index, kick) in current where watched[index] == nil {
-            try ops.add(kick.raw, events: .readable, data: UInt64(index))
-            watched[index] = kick
+        if different { try? changed.signal() }
+    }
+
+    func register(with ops: EventOps) throws {
+        try ops.add(changed.descriptor.rawValue, events: .readable, data: Self.changedToken)
+    }
+
+    func process(_ event: ReadyEvent, with ops: EventOps) throws {
+        guard event.data == Self.changedToken else {
+            let index = Int(event.data)
+            guard let kick = watched.withLock({ $0[index] }) else { return }
+            var value: UInt64 = 0
+            _ = Glibc.read(kick.raw, &value, 8)
+            onKick(index)
+            return
+        }
+        _ = try? changed.wait()
+        let current = wanted.withLock { $0 }
+        do throws(EventManagerError) {
+            try watched.withLock { watched throws(EventManagerError) in
+                for (index, kick) in watched where current[index] !== kick {
+                    try? ops.remove(kick.raw)
+                    watched[index] = nil
+                }
+                for (index, kick) in current where watched[index] == nil {
+                    try ops.add(kick.raw, events: .readable, data: UInt64(index))
+                    watched[index] = kick
+                }
+            }
+        } catch {
+            onFailure("kick: \(error)")
         }
     }
 }

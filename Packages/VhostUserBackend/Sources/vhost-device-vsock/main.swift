@@ -12,12 +12,13 @@ import VhostUserBackend
 import VirtioDevices
 
 let usage = """
-    usage: vhost-device-vsock --vm guest-cid=N,socket=PATH,uds-path=PATH [--frontends N]
-           vhost-device-vsock --socket-path PATH --guest-cid N --uds-path PATH [--frontends N]
+    usage: vhost-device-vsock --vm guest-cid=N,socket=PATH,uds-path=PATH [--frontends N] [--workers N]
+           vhost-device-vsock --socket-path PATH --guest-cid N --uds-path PATH [--frontends N] [--workers N]
 
     Serves virtio-vsock on the vhost-user socket PATH, one front-end at a time: forever, or
     N front-ends. Guest connections to host port P go to the Unix socket <uds-path>_P; host
     programs connect to <uds-path> and send "CONNECT <port>\\n" (Firecracker's convention).
+    --workers N (1 to 3) serves the three rings' kicks on N threads, ring i on thread i % N.
 
     QEMU (microvm, virtio-mmio):
       qemu-system-x86_64 -M microvm,memory-backend=mem \\

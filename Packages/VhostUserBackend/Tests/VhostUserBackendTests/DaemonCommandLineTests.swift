@@ -19,6 +19,8 @@ struct DaemonCommandLineTests {
         #expect(try DaemonCommandLine.parse(["--socket-path", "/s"])?.frontends == nil)
         #expect(try DaemonCommandLine.parse(["--socket-path", "/s"])?.seccomp == true)
         #expect(try DaemonCommandLine.parse(["--no-seccomp", "--socket-path", "/s"])?.seccomp == false)
+        #expect(try DaemonCommandLine.parse(["--socket-path", "/s"])?.workers == 1)
+        #expect(try DaemonCommandLine.parse(["--socket-path", "/s", "--workers", "3"])?.workers == 3)
     }
 
     /// The filter compiles for this machine and leaves out what a device daemon has no use for.
@@ -29,7 +31,11 @@ struct DaemonCommandLineTests {
         ] {
             #expect(allowed.contains(needed), "\(needed)")
         }
-        for refused in ["execve", "execveat", "ptrace", "ioctl", "open", "bind", "listen", "mount", "kill"] {
+        // Workers start before the filter goes on: it allows no new threads or processes.
+        for refused in [
+            "execve", "execveat", "ptrace", "ioctl", "open", "bind", "listen", "mount", "kill", "clone", "clone3",
+            "fork",
+        ] {
             #expect(!allowed.contains(refused), "\(refused)")
         }
         #expect(try DaemonSandbox.filter().compile().instructions.count > allowed.count)
@@ -60,7 +66,8 @@ struct DaemonCommandLineTests {
         let bad: [[String]] = [
             [], ["--image", "d.raw"], ["--socket-path"], ["--socket-path", ""], ["-s", "/s", "--frontends", "0"],
             ["-s", "/s", "--frontends", "x"], ["-s", "/s", "--unknown"], ["-s", "/s", "--image"],
-            ["-s", "/" + String(repeating: "p", count: 107)],
+            ["-s", "/" + String(repeating: "p", count: 107)], ["-s", "/s", "--workers", "0"],
+            ["-s", "/s", "--workers", "65"], ["-s", "/s", "--workers", "two"], ["-s", "/s", "--workers"],
         ]
         for arguments in bad {
             #expect(throws: DaemonCommandLine.Failure.self, "\(arguments)") {

@@ -14,20 +14,12 @@ import VirtioDevices
 /// project's own front-end: it negotiates, then leaves, and `serve(frontends: 1)` returns.
 @Test func readmeExampleServesOneFrontEnd() throws {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID()).sock").path
-    let listening = DispatchSemaphore(value: 0)
-    let finished = DispatchSemaphore(value: 0)
     let outcome = LockedOutcome()
-    Thread.detachNewThread {
-        do {
-            let daemon = VhostUserDaemon(device: EntropyDevice<GuestMemoryMap<MmapRegion>>(), socketPath: path)
-            daemon.log = { outcome.lines.append($0) }
-            try daemon.serve(frontends: 1) { listening.signal() }
-        } catch {
-            outcome.error = "\(error)"
-        }
-        finished.signal()
+    let finished = serveInBackground(outcome) { listening in
+        let daemon = VhostUserDaemon(device: EntropyDevice<GuestMemoryMap<MmapRegion>>(), socketPath: path)
+        daemon.log = { outcome.lines.append($0) }
+        try daemon.serve(frontends: 1) { listening() }
     }
-    #expect(listening.wait(timeout: .now() + 10) == .success)
     do {
         let frontend = try VhostUserFrontend(connectingTo: path)
         #expect(try frontend.getFeatures() & VhostUserFeatures.protocolFeatures != 0)
@@ -41,6 +33,26 @@ import VirtioDevices
     #expect(outcome.error == nil, "\(outcome.error ?? "")")
     #expect(outcome.lines == ["front-end 1 connected on \(path)", "front-end 1 disconnected"])
     #expect(!FileManager.default.fileExists(atPath: path))
+}
+
+/// Runs `serve` (a daemon serving) on a thread of its own and returns once it calls its
+/// argument (the daemon listens): a semaphore signalled when `serve` returns. A throw goes
+/// to `outcome.error`.
+func serveInBackground(
+    _ outcome: LockedOutcome, _ serve: @escaping @Sendable (_ listening: @escaping () -> Void) throws -> Void
+) -> DispatchSemaphore {
+    let listening = DispatchSemaphore(value: 0)
+    let finished = DispatchSemaphore(value: 0)
+    Thread.detachNewThread {
+        do {
+            try serve { listening.signal() }
+        } catch {
+            outcome.error = "\(error)"
+        }
+        finished.signal()
+    }
+    #expect(listening.wait(timeout: .now() + 10) == .success, "the daemon did not listen")
+    return finished
 }
 
 /// What the daemon thread reports.

@@ -289,7 +289,7 @@ public final class BlockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
             let notify =
                 served > 0
                 ? try onQueue { queue throws(VirtioQueueError) in try queue.needsNotification(memory) } : false
-            if notify { state.activation!.interrupt.signal(.usedBuffer) }
+            if notify { state.activation!.interrupt.signal(.usedBuffer, queue: 0) }
         } catch {
             state.broken = true
             state.pending = nil

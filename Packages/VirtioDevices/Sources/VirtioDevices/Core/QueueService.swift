@@ -61,7 +61,7 @@ extension VirtioActivation {
             if served > 0,
                 try queueCall({ () throws(VirtioQueueError) in try queues[index].needsNotification(memory) })
             {
-                interrupt.signal(.usedBuffer)
+                interrupt.signal(.usedBuffer, queue: index)
             }
             return true
         } catch {
@@ -95,7 +95,7 @@ extension VirtioActivation {
                 try queues[index].addUsed(chain, writtenLength: writtenLength, to: memory)
             }
             if try queueCall({ () throws(VirtioQueueError) in try queues[index].needsNotification(memory) }) {
-                interrupt.signal(.usedBuffer)
+                interrupt.signal(.usedBuffer, queue: index)
             }
             return true
         } catch {

@@ -32,17 +32,29 @@ public final class VirtioInterrupt: Sendable {
 
     /// The group the line belongs to.
     public let group: any InterruptSourceGroup
-    /// Which interrupt of the group.
+    /// Which interrupt of the group (the first, with ``routesQueues``).
     public let index: Int
+    /// Whether each queue has an interrupt of its own: a used-buffer signal for queue `q`
+    /// fires interrupt `index + q` of the group, and a signal for no particular queue fires
+    /// every interrupt of the group. A vhost-user back-end's call eventfds work this way
+    /// (one per ring), as do per-queue MSI-X vectors.
+    public let routesQueues: Bool
     private let status = Atomic<UInt32>(0)
     /// Bits reported whatever the driver acknowledged (see ``reportAlways(_:)``).
     private let permanent = Atomic<UInt32>(0)
     private let failures = Atomic<Int>(0)
 
-    /// Signals through interrupt `index` of `group`.
-    public init(group: any InterruptSourceGroup, index: Int) {
+    /// Signals through interrupt `index` of `group`; with `routesQueues`, through one
+    /// interrupt per queue, from `index` on.
+    ///
+    /// ```swift
+    /// let perRing = VirtioInterrupt(group: calls, index: 0, routesQueues: true)
+    /// perRing.signal(.usedBuffer, queue: 1)  // fires interrupt 1 only
+    /// ```
+    public init(group: any InterruptSourceGroup, index: Int, routesQueues: Bool = false) {
         self.group = group
         self.index = index
+        self.routesQueues = routesQueues
     }
 
     /// The pending reasons (`InterruptStatus`).
@@ -52,10 +64,26 @@ public final class VirtioInterrupt: Sendable {
     /// How many times the line refused to fire (group disabled or failing).
     public var failedSignals: Int { failures.load(ordering: .relaxed) }
 
-    /// Sets `reason` and fires the line.
+    /// Sets `reason` and fires the line (every queue's, with ``routesQueues``).
     public func signal(_ reason: Reason) {
         status.bitwiseOr(reason.rawValue, ordering: .acquiringAndReleasing)
-        do { try group.trigger(index: index) } catch { failures.add(1, ordering: .relaxed) }
+        if routesQueues {
+            for line in index..<max(index, group.count) { fire(line) }
+        } else {
+            fire(index)
+        }
+    }
+
+    /// Sets `reason` for queue `queue`'s buffers and fires the line that tells the driver
+    /// (queue `queue`'s own with ``routesQueues``, else the device's one line).
+    public func signal(_ reason: Reason, queue: Int) {
+        guard routesQueues else { return signal(reason) }
+        status.bitwiseOr(reason.rawValue, ordering: .acquiringAndReleasing)
+        fire(index + queue)
+    }
+
+    private func fire(_ line: Int) {
+        do { try group.trigger(index: line) } catch { failures.add(1, ordering: .relaxed) }
     }
 
     /// The driver's `InterruptACK`: clears the acknowledged bits.

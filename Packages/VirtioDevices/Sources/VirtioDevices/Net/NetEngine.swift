@@ -200,7 +200,7 @@ struct NetEngine<Memory: GuestMemory> {
                     try activation.queues[0].needsNotification(activation.memory)
                 })
             {
-                activation.interrupt.signal(.usedBuffer)
+                activation.interrupt.signal(.usedBuffer, queue: 0)
             }
         } catch {
             broken = true

@@ -587,7 +587,7 @@ final class VsockBackend<Memory: GuestMemory>: @unchecked Sendable {
                 if try queueCall({ () throws(VirtioQueueError) in
                     try activation.queues[VsockQueue.receive].needsNotification(memory)
                 }) {
-                    activation.interrupt.signal(.usedBuffer)
+                    activation.interrupt.signal(.usedBuffer, queue: VsockQueue.receive)
                 }
             } catch {
                 fail("receive queue: \(error)")
