@@ -63,9 +63,10 @@ let packageTargets: [Target] = [
     mirror("KVMBindings", "KVMBindingsTests", .test, dependencies: ["KVMBindings"]),
     mirror("KVMIoctls", "KVMIoctls", dependencies: ["KVMBindings", "VMMSysUtil"]),
     mirror("KVMIoctls", "KVMIoctlsTests", .test, dependencies: ["KVMIoctls", "VMMSysUtil"]),
-    mirror("Hypervisor", "Hypervisor", dependencies: ["KVMIoctls", "VMDevice", "VMMSysUtil"]),
+    mirror("Hypervisor", "Hypervisor", dependencies: ["KVMIoctls", "VMDevice", "VMMSysUtil", "X86Machine"]),
     mirror(
-        "Hypervisor", "HypervisorTests", .test, dependencies: ["Hypervisor", "KVMIoctls", "VMDevice", "VMMSysUtil"]),
+        "Hypervisor", "HypervisorTests", .test,
+        dependencies: ["Hypervisor", "KVMIoctls", "VMDevice", "VMMSysUtil", "X86Machine"]),
     // @section memory (VMMemory)
     mirror("VMMemory", "VMMemory"),
     mirror("VMMemory", "VMMemoryLinux", dependencies: ["VMMemory", "VMMSysUtil"]),
@@ -198,7 +199,7 @@ let workspaceTargets: [Target] = [
     .target(
         name: "IntegrationVMMCore",
         dependencies: [
-            "ACPITables", "EventManager", "Hypervisor", "KVMBindings", "KVMIoctls", "LinuxLoader", "VMDevice",
+            "ACPITables", "EventManager", "Hypervisor", "LinuxLoader", "VMDevice",
             "Seccompiler", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VMSuperIO", "Vhost", "VhostUser",
             "VirtioDevices", "X86Machine",
         ],

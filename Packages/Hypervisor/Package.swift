@@ -13,6 +13,7 @@ let package = Package(
         .package(path: "../KVMIoctls"),
         .package(path: "../VMDevice"),
         .package(path: "../VMMSysUtil"),
+        .package(path: "../X86Machine"),
     ],
     targets: [
         .target(
@@ -21,6 +22,7 @@ let package = Package(
                 .product(name: "KVMIoctls", package: "KVMIoctls"),
                 .product(name: "VMDevice", package: "VMDevice"),
                 .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+                .product(name: "X86Machine", package: "X86Machine"),
             ]),
         .testTarget(
             name: "HypervisorTests",
@@ -29,6 +31,7 @@ let package = Package(
                 .product(name: "KVMIoctls", package: "KVMIoctls"),
                 .product(name: "VMDevice", package: "VMDevice"),
                 .product(name: "VMMSysUtil", package: "VMMSysUtil"),
+                .product(name: "X86Machine", package: "X86Machine"),
             ]),
     ]
 )

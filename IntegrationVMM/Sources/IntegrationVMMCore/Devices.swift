@@ -9,10 +9,10 @@ import VMMSysUtil
 import VMSuperIO
 
 /// A VMSuperIO device's interrupt output wired to one interrupt of a VMDevice
-/// `InterruptSourceGroup` (for COM1: Hypervisor's `KVMLegacyInterruptGroup`, an irqfd on GSI 4).
+/// `InterruptSourceGroup` (for COM1: the VM's legacy interrupt group on pin 4; on KVM, an irqfd on GSI 4).
 ///
 /// ```swift
-/// let group = try KVMLegacyInterruptGroup(vm: vm, lines: [LegacyInterruptLine(pin: 4)])
+/// let group = try vm.createLegacyInterruptGroup(lines: [LegacyInterruptLine(pin: 4)])
 /// try group.enable()
 /// let line = GroupInterruptLine(group: group, index: 0)
 /// line.raise()

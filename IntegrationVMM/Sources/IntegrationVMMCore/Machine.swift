@@ -4,8 +4,6 @@
 import Foundation
 import Glibc
 import Hypervisor
-import KVMBindings
-import KVMIoctls
 import Seccompiler
 import VMDevice
 import VMMSysUtil
@@ -16,7 +14,7 @@ import X86Machine
 /// KVM paravirt features (CPUID 0x40000001 EAX) whose guest side issues hypercalls:
 /// PV_UNHALT (bit 7, kicks halted vCPUs of PV spinlocks), PV_SEND_IPI (bit 11) and
 /// PV_SCHED_YIELD (bit 13). A PVM host's emulator does not run VMCALL/VMMCALL in guest
-/// kernel mode: with PV IPIs on, a 4-vCPU guest oopsed in `kvm_hypercall4` once its
+/// kernel mode: with PV IPIs on, a 4-vCPU guest oopsed in its four-argument KVM hypercall once its
 /// text was read-only. Without them the guest uses APIC IPIs and plain spinlocks.
 public let pvmHypercallFeatures: UInt32 = 1 << 7 | 1 << 11 | 1 << 13
 
@@ -47,7 +45,7 @@ final class RunControl: @unchecked Sendable {
     // @unchecked: every field is behind `lock`; the eventfd is thread-safe.
     private let lock = NSLock()
     private var result: GuestOutcome?
-    private var kickers: [KVMVirtualCPUKicker] = []
+    private var kickers: [any VirtualCPUKicker] = []
     let wake: EventFd
 
     init() throws(SystemError) { wake = try EventFd(flags: [.nonBlocking]) }
@@ -63,7 +61,7 @@ final class RunControl: @unchecked Sendable {
         if first { try? wake.signal() }
     }
 
-    func register(_ kicker: KVMVirtualCPUKicker) {
+    func register(_ kicker: any VirtualCPUKicker) {
         let stopped = lock.withLock {
             kickers.append(kicker)
             return result != nil
@@ -122,8 +120,21 @@ public enum IntegrationVMM {
     /// The vCPU kick signal (SIGRTMIN+0).
     static let kickOffset: Int32 = 0
 
-    /// Boots `config` and returns when the guest stops.
+    /// Boots `config` on KVM and returns when the guest stops.
     public static func run(_ config: MachineConfig, options: RunOptions) throws(VMMError) -> RunResult {
+        let hypervisor: KVMHypervisor
+        do {
+            hypervisor = try KVMHypervisor()
+        } catch {
+            throw VMMError("cannot open KVM: \(error)")
+        }
+        return try run(config, options: options, on: hypervisor)
+    }
+
+    /// Boots `config` on `hypervisor`, through its protocols only, and returns when the guest stops.
+    public static func run<H: Hypervisor>(
+        _ config: MachineConfig, options: RunOptions, on hypervisor: H
+    ) throws(VMMError) -> RunResult {
         do {
             try config.validate()
         } catch {
@@ -163,23 +174,20 @@ public enum IntegrationVMM {
         }
         let entry = try loadImages(config, into: memory, plan: plan)
 
-        let hypervisor: KVMHypervisor
-        let vm: KVMVirtualMachine
+        let vm: H.Machine
         do {
-            hypervisor = try KVMHypervisor()
             vm = try hypervisor.createVirtualMachine()
         } catch {
             throw VMMError("cannot create a VM: \(error)")
         }
-        // x86 KVM wants these two pages reserved below 4 GiB before vCPUs run (VMX uses them; PVM ignores them).
-        try? vm.vm.setIdentityMapAddress(0xfffb_c000)
-        try? vm.vm.setTSSAddress(0xfffb_d000)
+        // x86 hypervisors want these pages reserved below 4 GiB before vCPUs run (VMX uses them; PVM ignores them).
+        try? vm.reserveSystemPages(identityMap: 0xfffb_c000, tss: 0xfffb_d000)
         do {
             try vm.createInterruptController()  // must precede the vCPUs; HLT then stays in the kernel
         } catch {
             throw VMMError("in-kernel interrupt controller: \(error)")
         }
-        try? vm.vm.createPIT2()  // optional: Linux calibrates with kvmclock when there is no PIT
+        try? vm.createTimer()  // optional: Linux calibrates with kvmclock when there is no PIT
         for (slot, region) in regions.enumerated() {
             do {
                 try vm.mapMemory(
@@ -194,10 +202,10 @@ public enum IntegrationVMM {
         let console = ConsoleOutput(descriptor: options.outputDescriptor, mode: options.console)
         let buses = DeviceBuses()
         let serial: SerialPortDevice
-        let com1: KVMLegacyInterruptGroup
+        let com1: any EventInterruptSourceGroup
         do {
             control = try RunControl()
-            com1 = try KVMLegacyInterruptGroup(vm: vm, lines: [LegacyInterruptLine(pin: 4)])
+            com1 = try vm.createLegacyInterruptGroup(lines: [LegacyInterruptLine(pin: 4)])
             try com1.enable()
             serial = SerialPortDevice(line: GroupInterruptLine(group: com1, index: 0), output: console)
             try buses.pio.insert(serial, at: BusRange(base: 0x3f8, size: 8))
@@ -230,13 +238,9 @@ public enum IntegrationVMM {
         // (the others wait for INIT/SIPI in the in-kernel local APIC).
         let supported: [CPUIDEntry]
         do {
-            supported = try hypervisor.kvm.supportedCPUID().entries.map {
-                CPUIDEntry(
-                    function: $0.function, index: $0.index, flags: $0.flags, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx,
-                    edx: $0.edx)
-            }
+            supported = try hypervisor.supportedCPUID()
         } catch {
-            throw VMMError("KVM_GET_SUPPORTED_CPUID: \(error)")
+            throw VMMError("supported CPUID: \(error)")
         }
         var policy = CPUIDPolicy(cpuCount: config.vcpus)
         if config.hidePVMUnsupportedFeatures && hypervisor.flavour == .pvm {
@@ -246,7 +250,7 @@ public enum IntegrationVMM {
             }
         }
         let operations = BusOperations(buses: buses)
-        var cpus: [KVMVirtualCPU] = []
+        var cpus: [H.Machine.CPU] = []
         for index in 0..<config.vcpus {
             do {
                 let cpu = try vm.createVirtualCPU(id: UInt32(index), operations: operations)
@@ -356,7 +360,7 @@ public enum IntegrationVMM {
 
     /// The vCPU loop: runs until an outcome is set or the vCPU stops by itself.
     static func runVCPU(
-        _ cpu: KVMVirtualCPU, control: RunControl, console: ConsoleOutput, kick: KickSignal, filter: BPFProgram?,
+        _ cpu: some VirtualCPU, control: RunControl, console: ConsoleOutput, kick: KickSignal, filter: BPFProgram?,
         profiler: GuestProfiler? = nil
     ) {
         do {
@@ -409,36 +413,22 @@ public enum IntegrationVMM {
 
     /// CPUID, boot MSRs, FPU control words and the local APIC's LINT0/LINT1.
     static func configure(
-        _ cpu: KVMVirtualCPU, index: Int, policy: CPUIDPolicy, supported: [CPUIDEntry]
+        _ cpu: some VirtualCPU, index: Int, policy: CPUIDPolicy, supported: [CPUIDEntry]
     ) throws(VMMError) {
-        let entries = policy.entries(forVCPU: index, supported: supported).map {
-            kvm_cpuid_entry2(
-                function: $0.function, index: $0.index, flags: $0.flags, eax: $0.eax, ebx: $0.ebx, ecx: $0.ecx,
-                edx: $0.edx, padding: (0, 0, 0))
-        }
         do {
-            try cpu.vcpu.setCPUID2(CPUID(entries: entries))
-            try cpu.vcpu.setMSRs(BootMSRs.entries.map { MSREntry(index: $0.index, data: $0.value) })
-            var fpu = kvm_fpu()
-            fpu.fcw = BootFPU.controlWord
-            fpu.mxcsr = BootFPU.mxcsr
-            try cpu.vcpu.setFPU(fpu)
-            var lapic = try cpu.vcpu.lapic()
-            // SAFETY: kvm_lapic_state is a plain 1 KiB register array; the copy covers exactly its size.
-            var page = withUnsafeBytes(of: &lapic.regs) { Array($0) }
-            LocalAPIC.configureLINTs(&page)
-            // SAFETY: `page` has the same 1 KiB size as `regs`; copyMemory stays within both.
-            withUnsafeMutableBytes(of: &lapic.regs) { target in
-                page.withUnsafeBytes { target.copyMemory(from: $0) }
-            }
-            try cpu.vcpu.setLAPIC(lapic)
+            try cpu.setCPUID(policy.entries(forVCPU: index, supported: supported))
+            try cpu.setMSRs(BootMSRs.entries)
+            try cpu.setFPU(FPUState(controlWord: BootFPU.controlWord, mxcsr: BootFPU.mxcsr))
+            var apic = try cpu.localAPIC()
+            LocalAPIC.configureLINTs(&apic.registers)
+            try cpu.setLocalAPIC(apic)
         } catch {
             throw VMMError("vCPU \(index) setup: \(error)")
         }
     }
 
     /// Segment, control registers and entry registers for the chosen entry.
-    static func setBootRegisters(_ cpu: KVMVirtualCPU, entry: EntryMode) throws(VMMError) {
+    static func setBootRegisters(_ cpu: some VirtualCPU, entry: EntryMode) throws(VMMError) {
         do {
             var sregs = try cpu.specialRegisters()
             switch entry {
@@ -474,8 +464,8 @@ public enum IntegrationVMM {
     }
 
     static func apply(_ gdt: BootGDT, to sregs: inout SpecialRegisters) {
-        let code = segment(gdt.segment(1))
-        let data = segment(gdt.segment(2))
+        let code = gdt.segment(1)
+        let data = gdt.segment(2)
         sregs.cs = code
         sregs.ds = data
         sregs.es = data
@@ -484,16 +474,6 @@ public enum IntegrationVMM {
         sregs.ss = data
         sregs.gdt = DescriptorTable(base: X86MemoryLayout.gdtAddress.rawValue, limit: gdt.limit)
         sregs.idt = DescriptorTable(base: X86MemoryLayout.idtAddress.rawValue, limit: 0)
-    }
-
-    static func segment(_ register: SegmentRegister) -> Segment {
-        var segment = Segment(
-            base: register.base, limit: register.limit, selector: register.selector, type: register.type,
-            db: register.db != 0, long: register.l != 0, granularity: register.g != 0)
-        segment.present = register.present != 0
-        segment.dpl = register.dpl
-        segment.codeOrData = register.s != 0
-        return segment
     }
 
     /// Reads the kernel and initrd and loads them into guest memory. The file bytes (megabytes)

@@ -210,7 +210,7 @@ final class VirtioAttachments: @unchecked Sendable {
     typealias Memory = GuestMemoryMap<MmapRegion>
 
     let loop: EventLoopThread
-    private(set) var groups: [KVMLegacyInterruptGroup] = []
+    private(set) var groups: [any EventInterruptSourceGroup] = []
     private(set) var transports: [MmioTransport<Memory>] = []
     /// Devices whose queue notifications fall back to MMIO exits (no ioeventfd).
     private(set) var notifyExits = 0
@@ -219,7 +219,7 @@ final class VirtioAttachments: @unchecked Sendable {
 
     /// Creates each device in `options` at its place, wires its interrupt and ioeventfds.
     static func attach(
-        _ options: [VirtioDeviceOption], at places: [VirtioPlacement], vm: KVMVirtualMachine, memory: Memory,
+        _ options: [VirtioDeviceOption], at places: [VirtioPlacement], vm: some VirtualMachine, memory: Memory,
         buses: DeviceBuses
     ) throws(VMMError) -> VirtioAttachments? {
         guard !options.isEmpty else { return nil }
@@ -244,13 +244,13 @@ final class VirtioAttachments: @unchecked Sendable {
     }
 
     private func attach(
-        _ option: VirtioDeviceOption, at place: VirtioPlacement, vm: KVMVirtualMachine, memory: Memory,
+        _ option: VirtioDeviceOption, at place: VirtioPlacement, vm: some VirtualMachine, memory: Memory,
         buses: DeviceBuses
     ) throws(VMMError) {
         let what = "virtio device at 0x\(String(place.base, radix: 16))"
-        let group: KVMLegacyInterruptGroup
+        let group: any EventInterruptSourceGroup
         do {
-            group = try KVMLegacyInterruptGroup(vm: vm, lines: [LegacyInterruptLine(pin: place.interrupt)])
+            group = try vm.createLegacyInterruptGroup(lines: [LegacyInterruptLine(pin: place.interrupt)])
             try group.enable()
         } catch {
             throw VMMError("\(what): interrupt \(place.interrupt): \(error)")

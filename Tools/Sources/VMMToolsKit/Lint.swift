@@ -60,9 +60,20 @@ public enum LicenseHeader {
 public struct Linter {
     /// The workspace being checked.
     public let workspace: Workspace
+    /// Targets under a path prefix that must reach the hypervisor only through a door: the
+    /// modules named may not be their direct dependencies (rule `manifest`).
+    public var doors: [(pathPrefix: String, forbidden: Set<String>)]
+
+    /// The VMM (integration-vmm) speaks to KVM only through Hypervisor's protocols.
+    public static var hypervisorDoor: (pathPrefix: String, forbidden: Set<String>) {
+        ("IntegrationVMM/Sources/", ["KVMIoctls", "KVMBindings"])
+    }
 
     /// Creates a linter for `workspace`.
-    public init(workspace: Workspace) { self.workspace = workspace }
+    public init(workspace: Workspace, doors: [(pathPrefix: String, forbidden: Set<String>)] = [Linter.hypervisorDoor]) {
+        self.workspace = workspace
+        self.doors = doors
+    }
 
     /// Runs `rules` and returns their findings, sorted by file and line.
     public func run(_ rules: Set<LintRule> = Set(LintRule.allCases)) throws -> [Finding] {
@@ -244,6 +255,17 @@ public struct Linter {
             }
         }
         for target in root.targets {
+            for door in doors where (target.path ?? "").hasPrefix(door.pathPrefix) {
+                let through = target.dependencies.filter { door.forbidden.contains($0) }.sorted()
+                if !through.isEmpty {
+                    findings.append(
+                        Finding(
+                            file: rootFile, line: Self.line(of: ["\"\(target.name)\""], in: rootText), rule: .manifest,
+                            message:
+                                "target '\(target.name)' depends on \(through.joined(separator: ", ")): "
+                                + "code under \(door.pathPrefix) goes through the layer above it"))
+                }
+            }
             guard let path = target.path, path.hasPrefix("Packages/") else { continue }
             let package = String(path.split(separator: "/")[1])
             if !packages.contains(package) {

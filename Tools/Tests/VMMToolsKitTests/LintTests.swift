@@ -51,6 +51,29 @@ import Testing
         #expect(line.contains("name: \"B\""))
     }
 
+    /// A target under a door's path that depends on a module behind the door is a finding.
+    @Test func aTargetThatStepsAroundADoorIsAFinding() throws {
+        let fixture = try FixtureWorkspace()
+        let root = try fixture.read("Package.swift")
+        try fixture.write("App/Sources/App/App.swift", "\(FixtureWorkspace.header)\nimport A\n")
+        try fixture.write(
+            "Package.swift",
+            root.replacingOccurrences(
+                of: "    ]\n)",
+                with:
+                    "        .target(name: \"App\", dependencies: [\"B\", \"A\"], path: \"App/Sources/App\"),\n    ]\n)"
+            ))
+        let door = (pathPrefix: "App/Sources/", forbidden: Set(["A"]))
+        let findings = try Linter(workspace: fixture.workspace, doors: [door]).run([.manifest])
+        #expect(
+            findings.map(\.message) == [
+                "target 'App' depends on A: code under App/Sources/ goes through the layer above it"
+            ])
+        #expect(try Linter(workspace: fixture.workspace, doors: []).run([.manifest]).isEmpty)
+        // The workspace's own door: integration-vmm reaches KVM only through Hypervisor.
+        #expect(Linter.hypervisorDoor.forbidden == ["KVMIoctls", "KVMBindings"])
+    }
+
     @Test func targetOnlyInPackageManifestIsReportedThere() throws {
         let fixture = try FixtureWorkspace()
         let manifest = try fixture.read("Packages/A/Package.swift")

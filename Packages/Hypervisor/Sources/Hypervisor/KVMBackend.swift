@@ -3,7 +3,9 @@
 
 import Glibc
 import KVMIoctls
+import VMDevice
 import VMMSysUtil
+import X86Machine
 
 /// The KVM backend of ``Hypervisor``.
 ///
@@ -31,7 +33,17 @@ public struct KVMHypervisor: Hypervisor {
     /// Creates a KVM virtual machine.
     public func createVirtualMachine() throws(HypervisorError) -> KVMVirtualMachine {
         do {
-            return KVMVirtualMachine(vm: try kvm.createVM())
+            // The MSRs a guest's state includes: what KVM lists for saving and restoring.
+            return KVMVirtualMachine(vm: try kvm.createVM(), savedMSRs: (try? kvm.msrIndexList()) ?? [])
+        } catch {
+            throw HypervisorError(error)
+        }
+    }
+
+    /// `KVM_GET_SUPPORTED_CPUID`.
+    public func supportedCPUID() throws(HypervisorError) -> [CPUIDEntry] {
+        do {
+            return try kvm.supportedCPUID().entries.map(KVMState.entry)
         } catch {
             throw HypervisorError(error)
         }
@@ -57,9 +69,14 @@ func kvm<T>(_ body: () throws(KVMError) -> T) throws(HypervisorError) -> T {
 public final class KVMVirtualMachine: VirtualMachine {
     /// The underlying VM handle, for KVM-specific calls.
     public let vm: VM
+    /// The MSRs ``KVMVirtualCPU/saveState()`` saves (KVM_GET_MSR_INDEX_LIST).
+    public let savedMSRs: [UInt32]
 
-    /// Wraps a VM handle.
-    public init(vm: VM) { self.vm = vm }
+    /// Wraps a VM handle; its vCPUs save `savedMSRs` with their state.
+    public init(vm: VM, savedMSRs: [UInt32] = []) {
+        self.vm = vm
+        self.savedMSRs = savedMSRs
+    }
 
     /// `KVM_SET_USER_MEMORY_REGION`.
     public func mapMemory(
@@ -119,7 +136,68 @@ public final class KVMVirtualMachine: VirtualMachine {
     ) throws(HypervisorError)
         -> KVMVirtualCPU
     {
-        KVMVirtualCPU(vcpu: try kvm { () throws(KVMError) in try vm.createVCPU(id: id) }, operations: operations)
+        KVMVirtualCPU(
+            vcpu: try kvm { () throws(KVMError) in try vm.createVCPU(id: id) }, operations: operations,
+            savedMSRs: savedMSRs)
+    }
+
+    /// `KVM_SET_IDENTITY_MAP_ADDR` and `KVM_SET_TSS_ADDR` (VMX uses the pages; PVM and SVM
+    /// accept and ignore them).
+    public func reserveSystemPages(identityMap: UInt64, tss: UInt64) throws(HypervisorError) {
+        // Both are attempted; the first refusal is reported.
+        let identity = Result { () throws(KVMError) in try vm.setIdentityMapAddress(identityMap) }
+        try kvm { () throws(KVMError) in try vm.setTSSAddress(tss) }
+        try kvm { () throws(KVMError) in try identity.get() }
+    }
+
+    /// `KVM_CREATE_PIT2`.
+    public func createTimer() throws(HypervisorError) {
+        try kvm { () throws(KVMError) in try vm.createPIT2() }
+    }
+
+    /// The PICs and IOAPIC (when the irqchip exists), the PIT (when it exists) and the clock.
+    public func saveState() throws(HypervisorError) -> VMState {
+        var platform: [PlatformStatePart] = []
+        for (name, chip) in KVMState.chips {
+            // A VM without the in-kernel irqchip has none of the three.
+            guard let state = try? vm.irqChip(chip) else { continue }
+            platform.append(PlatformStatePart(name: name, bytes: KVMState.bytes(of: state)))
+        }
+        if let pit = try? vm.pit2() {
+            platform.append(PlatformStatePart(name: KVMState.pitName, bytes: KVMState.bytes(of: pit)))
+        }
+        let clock = try kvm { () throws(KVMError) in try vm.clock() }
+        return VMState(platform: platform, clockNanoseconds: clock.clock)
+    }
+
+    /// Restores every part ``saveState()`` saved; an unknown or mis-sized part is refused.
+    public func restoreState(_ state: VMState) throws(HypervisorError) {
+        for part in state.platform {
+            if let chip = KVMState.chips.first(where: { $0.name == part.name })?.chip {
+                var raw = kvm_irqchip()
+                try KVMState.load(part, into: &raw)
+                raw.chip_id = chip
+                try kvm { () throws(KVMError) in try vm.setIRQChip(raw) }
+            } else if part.name == KVMState.pitName {
+                var raw = kvm_pit_state2()
+                try KVMState.load(part, into: &raw)
+                try kvm { () throws(KVMError) in try vm.setPIT2(raw) }
+            } else {
+                throw HypervisorError("restore", .invalidArgument("unknown platform state part '\(part.name)'"))
+            }
+        }
+        var clock = kvm_clock_data()
+        clock.clock = state.clockNanoseconds
+        try kvm { () throws(KVMError) in try vm.setClock(clock) }
+    }
+
+    /// A ``KVMLegacyInterruptGroup``: one irqfd per line.
+    public func createLegacyInterruptGroup(
+        lines: [LegacyInterruptLine]
+    ) throws(HypervisorError)
+        -> any EventInterruptSourceGroup
+    {
+        try KVMLegacyInterruptGroup(vm: self, lines: lines)
     }
 }
 
@@ -153,12 +231,15 @@ public final class KVMVirtualCPU: VirtualCPU, @unchecked Sendable {
     public let vcpu: VCPU
     /// Where port-I/O and MMIO exits go.
     public let operations: (any VMOperations)?
+    /// The MSRs ``saveState()`` saves.
+    public let savedMSRs: [UInt32]
     private var observers: [any ExitObserver] = []
 
     /// Wraps a vCPU handle.
-    public init(vcpu: VCPU, operations: (any VMOperations)?) {
+    public init(vcpu: VCPU, operations: (any VMOperations)?, savedMSRs: [UInt32] = []) {
         self.vcpu = vcpu
         self.operations = operations
+        self.savedMSRs = savedMSRs
     }
 
     /// The vCPU id.
@@ -283,81 +364,109 @@ public final class KVMVirtualCPU: VirtualCPU, @unchecked Sendable {
 
     /// `KVM_GET_REGS`.
     public func standardRegisters() throws(HypervisorError) -> StandardRegisters {
-        let raw = try kvm { () throws(KVMError) in try vcpu.registers() }
-        var regs = StandardRegisters(rip: raw.rip, rsp: raw.rsp, rflags: raw.rflags)
-        regs.rax = raw.rax
-        regs.rbx = raw.rbx
-        regs.rcx = raw.rcx
-        regs.rdx = raw.rdx
-        regs.rsi = raw.rsi
-        regs.rdi = raw.rdi
-        regs.rbp = raw.rbp
-        regs.r8 = raw.r8
-        regs.r9 = raw.r9
-        regs.r10 = raw.r10
-        regs.r11 = raw.r11
-        regs.r12 = raw.r12
-        regs.r13 = raw.r13
-        regs.r14 = raw.r14
-        regs.r15 = raw.r15
-        return regs
+        KVMState.standard(try kvm { () throws(KVMError) in try vcpu.registers() })
     }
 
     /// `KVM_SET_REGS`.
     public func setStandardRegisters(_ regs: StandardRegisters) throws(HypervisorError) {
-        let raw = kvm_regs(
-            rax: regs.rax, rbx: regs.rbx, rcx: regs.rcx, rdx: regs.rdx, rsi: regs.rsi, rdi: regs.rdi, rsp: regs.rsp,
-            rbp: regs.rbp, r8: regs.r8, r9: regs.r9, r10: regs.r10, r11: regs.r11, r12: regs.r12, r13: regs.r13,
-            r14: regs.r14, r15: regs.r15, rip: regs.rip, rflags: regs.rflags)
-        try kvm { () throws(KVMError) in try vcpu.setRegisters(raw) }
+        try kvm { () throws(KVMError) in try vcpu.setRegisters(KVMState.standard(regs)) }
     }
 
     /// `KVM_GET_SREGS`.
     public func specialRegisters() throws(HypervisorError) -> SpecialRegisters {
-        let raw = try kvm { () throws(KVMError) in try vcpu.specialRegisters() }
-        return SpecialRegisters(
-            cs: Self.segment(raw.cs), ds: Self.segment(raw.ds), es: Self.segment(raw.es), fs: Self.segment(raw.fs),
-            gs: Self.segment(raw.gs), ss: Self.segment(raw.ss),
-            gdt: DescriptorTable(base: raw.gdt.base, limit: raw.gdt.limit),
-            idt: DescriptorTable(base: raw.idt.base, limit: raw.idt.limit), cr0: raw.cr0, cr2: raw.cr2,
-            cr3: raw.cr3, cr4: raw.cr4, efer: raw.efer)
+        KVMState.special(try kvm { () throws(KVMError) in try vcpu.specialRegisters() })
     }
 
-    /// `KVM_SET_SREGS` (fields this type does not carry, such as CR8 and the APIC base, are kept).
+    /// `KVM_SET_SREGS` (the pending-interrupt bitmap, which the type does not carry, is kept).
     public func setSpecialRegisters(_ sregs: SpecialRegisters) throws(HypervisorError) {
         var raw = try kvm { () throws(KVMError) in try vcpu.specialRegisters() }
-        raw.cs = Self.segment(sregs.cs)
-        raw.ds = Self.segment(sregs.ds)
-        raw.es = Self.segment(sregs.es)
-        raw.fs = Self.segment(sregs.fs)
-        raw.gs = Self.segment(sregs.gs)
-        raw.ss = Self.segment(sregs.ss)
-        raw.gdt.base = sregs.gdt.base
-        raw.gdt.limit = sregs.gdt.limit
-        raw.idt.base = sregs.idt.base
-        raw.idt.limit = sregs.idt.limit
-        raw.cr0 = sregs.cr0
-        raw.cr2 = sregs.cr2
-        raw.cr3 = sregs.cr3
-        raw.cr4 = sregs.cr4
-        raw.efer = sregs.efer
+        KVMState.apply(sregs, to: &raw)
         try kvm { () throws(KVMError) in try vcpu.setSpecialRegisters(raw) }
     }
 
-    private static func segment(_ raw: kvm_segment) -> Segment {
-        var segment = Segment(
-            base: raw.base, limit: raw.limit, selector: raw.selector, type: raw.type, db: raw.db != 0,
-            long: raw.l != 0, granularity: raw.g != 0)
-        segment.present = raw.present != 0
-        segment.dpl = raw.dpl
-        segment.codeOrData = raw.s != 0
-        return segment
+    /// `KVM_GET_CPUID2`.
+    public func cpuid() throws(HypervisorError) -> [CPUIDEntry] {
+        try kvm { () throws(KVMError) in try vcpu.cpuid2().entries.map(KVMState.entry) }
     }
 
-    private static func segment(_ segment: Segment) -> kvm_segment {
-        kvm_segment(
-            base: segment.base, limit: segment.limit, selector: segment.selector, type: segment.type,
-            present: segment.present ? 1 : 0, dpl: segment.dpl, db: segment.db ? 1 : 0, s: segment.codeOrData ? 1 : 0,
-            l: segment.long ? 1 : 0, g: segment.granularity ? 1 : 0, avl: 0, unusable: 0, padding: 0)
+    /// `KVM_SET_CPUID2`.
+    public func setCPUID(_ entries: [CPUIDEntry]) throws(HypervisorError) {
+        try kvm { () throws(KVMError) in try vcpu.setCPUID2(CPUID(entries: entries.map(KVMState.entry))) }
+    }
+
+    /// `KVM_GET_MSRS`.
+    public func msrs(_ indices: [UInt32]) throws(HypervisorError) -> [ModelSpecificRegister] {
+        try kvm { () throws(KVMError) in
+            try vcpu.msrs(indices).map { ModelSpecificRegister(index: $0.index, value: $0.data) }
+        }
+    }
+
+    /// `KVM_SET_MSRS`.
+    public func setMSRs(_ registers: [ModelSpecificRegister]) throws(HypervisorError) {
+        try kvm { () throws(KVMError) in
+            try vcpu.setMSRs(registers.map { MSREntry(index: $0.index, data: $0.value) })
+        }
+    }
+
+    /// `KVM_GET_FPU`.
+    public func fpu() throws(HypervisorError) -> FPUState {
+        KVMState.fpu(try kvm { () throws(KVMError) in try vcpu.fpu() })
+    }
+
+    /// `KVM_SET_FPU`.
+    public func setFPU(_ state: FPUState) throws(HypervisorError) {
+        try kvm { () throws(KVMError) in try vcpu.setFPU(KVMState.fpu(state)) }
+    }
+
+    /// Every piece of vCPU state KVM keeps, in Firecracker's order (the MP state first, the
+    /// events last, after the registers and MSRs they refer to).
+    public func saveState() throws(HypervisorError) -> VCPUState {
+        try kvm { () throws(KVMError) in
+            let mpState = try vcpu.mpState()
+            let standard = KVMState.standard(try vcpu.registers())
+            let special = KVMState.special(try vcpu.specialRegisters())
+            let xsave = KVMState.bytes(of: try vcpu.xsave())
+            let xcrs = try vcpu.xcrs()
+            let debug = KVMState.debug(try vcpu.debugRegisters())
+            let apic = KVMState.localAPIC(try vcpu.lapic())
+            let msrs = try vcpu.msrs(savedMSRs).map { ModelSpecificRegister(index: $0.index, value: $0.data) }
+            let events = KVMState.events(try vcpu.vcpuEvents())
+            let cpuid = try vcpu.cpuid2().entries.map(KVMState.entry)
+            guard let multiprocessor = MultiprocessorState(rawValue: mpState) else {
+                throw KVMError("KVM_GET_MP_STATE", .invalidArgument("unknown state \(mpState)"))
+            }
+            return VCPUState(
+                cpuid: cpuid, standard: standard, special: special, xsave: xsave, xcr0: KVMState.xcr0(xcrs),
+                msrs: msrs, localAPIC: apic, debugRegisters: debug, events: events, multiprocessorState: multiprocessor)
+        }
+    }
+
+    /// Restores `state`, in Firecracker's order: CPUID, MSRs, registers, XSAVE, XCRs, debug
+    /// registers, local APIC, MP state, events.
+    public func restoreState(_ state: VCPUState) throws(HypervisorError) {
+        try setCPUID(state.cpuid)
+        try setMSRs(state.msrs)
+        try setStandardRegisters(state.standard)
+        try setSpecialRegisters(state.special)
+        try kvm { () throws(KVMError) in
+            var xsave = kvm_xsave()
+            try KVMState.load(state.xsave, into: &xsave, call: "KVM_SET_XSAVE")
+            try vcpu.setXsave(xsave)
+            try vcpu.setXcrs(KVMState.xcrs(xcr0: state.xcr0))
+            try vcpu.setDebugRegisters(KVMState.debug(state.debugRegisters))
+            try vcpu.setLAPIC(KVMState.localAPIC(state.localAPIC))
+            try vcpu.setMPState(state.multiprocessorState.rawValue)
+            try vcpu.setVCPUEvents(KVMState.events(state.events))
+        }
+    }
+
+    /// `KVM_GET_LAPIC`.
+    public func localAPIC() throws(HypervisorError) -> LocalAPICState {
+        KVMState.localAPIC(try kvm { () throws(KVMError) in try vcpu.lapic() })
+    }
+
+    /// `KVM_SET_LAPIC`.
+    public func setLocalAPIC(_ state: LocalAPICState) throws(HypervisorError) {
+        try kvm { () throws(KVMError) in try vcpu.setLAPIC(KVMState.localAPIC(state)) }
     }
 }

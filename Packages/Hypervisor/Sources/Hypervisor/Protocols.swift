@@ -1,7 +1,9 @@
 // Copyright 2026 The swift-vmm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
+import VMDevice
 import VMMSysUtil
+import X86Machine
 
 /// A hypervisor a VMM can run guests on: KVM today, others later.
 ///
@@ -24,6 +26,10 @@ public protocol Hypervisor: Sendable {
 
     /// Creates an empty virtual machine (no memory, no vCPUs).
     func createVirtualMachine() throws(HypervisorError) -> Machine
+
+    /// The CPUID leaves this hypervisor can give a vCPU, as it would report them; a VMM
+    /// filters them (X86Machine's `CPUIDPolicy`) and sets the result on each vCPU.
+    func supportedCPUID() throws(HypervisorError) -> [CPUIDEntry]
 }
 
 /// How guest memory in one slot behaves.
@@ -89,6 +95,28 @@ public protocol VirtualMachine: AnyObject, Sendable {
 
     /// Creates vCPU `id`; its port-I/O and MMIO exits go to `operations` (nil: an empty bus).
     func createVirtualCPU(id: UInt32, operations: (any VMOperations)?) throws(HypervisorError) -> CPU
+
+    /// Places the pages an x86 hypervisor keeps for itself in guest-physical space (VMX's
+    /// identity map and TSS, three pages from `tss`) before any vCPU runs. A hypervisor
+    /// that needs none ignores the call.
+    func reserveSystemPages(identityMap: UInt64, tss: UInt64) throws(HypervisorError)
+
+    /// Creates the hypervisor's PIT (8254) emulation, after the interrupt controller.
+    func createTimer() throws(HypervisorError)
+
+    /// The emulated platform's state (interrupt controllers, timer) and the guest clock.
+    /// Save with every vCPU stopped.
+    func saveState() throws(HypervisorError) -> VMState
+    /// Restores a state ``saveState()`` returned (after creating the same interrupt
+    /// controller and timer, before the vCPUs run); a part this VM does not have is refused.
+    func restoreState(_ state: VMState) throws(HypervisorError)
+
+    /// An interrupt group raising each of `lines` (legacy interrupt controller pins) through
+    /// an event the device side can write; disabled until `enable()`.
+    func createLegacyInterruptGroup(
+        lines: [LegacyInterruptLine]
+    ) throws(HypervisorError)
+        -> any EventInterruptSourceGroup
 }
 
 /// Stops a running vCPU from another thread.
@@ -102,7 +130,8 @@ public protocol VirtualCPUKicker: Sendable {
     func kick() throws(HypervisorError)
 }
 
-/// A virtual CPU. Driven by one thread at a time; other threads stop it through its kicker.
+/// A virtual CPU. Driven by one thread at a time (it may be handed to that thread, hence
+/// `Sendable`); other threads stop it through its kicker.
 ///
 /// ```swift
 /// try cpu.setStandardRegisters(StandardRegisters(rip: 0x1000, rflags: 2))
@@ -111,7 +140,7 @@ public protocol VirtualCPUKicker: Sendable {
 /// case let exit: print("stopped:", exit)
 /// }
 /// ```
-public protocol VirtualCPU: AnyObject {
+public protocol VirtualCPU: AnyObject, Sendable {
     /// The kicker type this vCPU hands out.
     associatedtype Kicker: VirtualCPUKicker
 
@@ -130,6 +159,27 @@ public protocol VirtualCPU: AnyObject {
     func specialRegisters() throws(HypervisorError) -> SpecialRegisters
     /// Sets segments, descriptor tables, control registers and EFER.
     func setSpecialRegisters(_ registers: SpecialRegisters) throws(HypervisorError)
+    /// The CPUID leaves the guest sees.
+    func cpuid() throws(HypervisorError) -> [CPUIDEntry]
+    /// Sets the CPUID leaves the guest sees (before the vCPU first runs).
+    func setCPUID(_ entries: [CPUIDEntry]) throws(HypervisorError)
+    /// The values of the MSRs `indices` names, in order; an MSR the hypervisor refuses to
+    /// read is an error naming it.
+    func msrs(_ indices: [UInt32]) throws(HypervisorError) -> [ModelSpecificRegister]
+    /// Sets MSRs; one the hypervisor refuses is an error naming it.
+    func setMSRs(_ registers: [ModelSpecificRegister]) throws(HypervisorError)
+    /// The x87/SSE state.
+    func fpu() throws(HypervisorError) -> FPUState
+    /// Sets the x87/SSE state.
+    func setFPU(_ state: FPUState) throws(HypervisorError)
+    /// Everything about this vCPU (call from the thread that runs it, while it is stopped).
+    func saveState() throws(HypervisorError) -> VCPUState
+    /// Restores a state ``saveState()`` returned, into a vCPU not yet run.
+    func restoreState(_ state: VCPUState) throws(HypervisorError)
+    /// The local APIC's register page.
+    func localAPIC() throws(HypervisorError) -> LocalAPICState
+    /// Sets the local APIC's register page.
+    func setLocalAPIC(_ state: LocalAPICState) throws(HypervisorError)
 
     /// Adds an observer called before and after every exit (security monitors, tracers, debuggers).
     func addObserver(_ observer: any ExitObserver)

@@ -6,6 +6,7 @@ import Hypervisor
 import Synchronization
 import Testing
 import VMMSysUtil
+import X86Machine
 
 /// Opens the KVM backend, or returns nil after a loud skip (a failure when CI=true).
 func openHypervisorOrSkip(_ test: String = #function) -> KVMHypervisor? {

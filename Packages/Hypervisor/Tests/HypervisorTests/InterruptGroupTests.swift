@@ -9,6 +9,7 @@ import Synchronization
 import Testing
 import VMDevice
 import VMMSysUtil
+import X86Machine
 
 /// A VM with the in-kernel irqchip (PIC, IOAPIC, LAPICs), or nil after a loud skip.
 func irqchipVMOrSkip(_ test: String = #function) throws -> KVMVirtualMachine? {
@@ -53,23 +54,18 @@ func picIRR(_ vm: KVMVirtualMachine, slave: Bool = false) throws -> UInt8 {
 }
 
 /// Whether bit `vector` of the local APIC's interrupt request register is set (KVM_GET_LAPIC).
-func lapicRequested(_ cpu: KVMVirtualCPU, vector: UInt8) throws -> Bool {
-    var lapic = try cpu.vcpu.lapic()
-    // SAFETY: regs is the 1 KiB register page; IRR words end at 0x270.
-    let word = withUnsafeBytes(of: &lapic.regs) { regs in
-        regs.loadUnaligned(fromByteOffset: 0x200 + Int(vector / 32) * 0x10, as: UInt32.self)
-    }
+func lapicRequested(_ cpu: some VirtualCPU, vector: UInt8) throws -> Bool {
+    let page = try cpu.localAPIC().registers
+    let offset = 0x200 + Int(vector / 32) * 0x10  // IRR words end at 0x270
+    let word = (0..<4).reduce(UInt32(0)) { $0 | UInt32(page[offset + $1]) << (8 * UInt32($1)) }
     return word & (1 << UInt32(vector % 32)) != 0
 }
 
 /// Software-enables vCPU 0's local APIC (SVR bit 8), which drops fixed interrupts while disabled.
-func enableLAPIC(_ cpu: KVMVirtualCPU) throws {
-    var lapic = try cpu.vcpu.lapic()
-    // SAFETY: regs is the 1 KiB register page; the SVR is the word at 0xF0.
-    withUnsafeMutableBytes(of: &lapic.regs) { regs in
-        regs.storeBytes(of: UInt32(0x1FF), toByteOffset: 0xF0, as: UInt32.self)  // SVR: enabled, spurious 0xff
-    }
-    try cpu.vcpu.setLAPIC(lapic)
+func enableLAPIC(_ cpu: some VirtualCPU) throws {
+    var apic = try cpu.localAPIC()
+    apic.registers.replaceSubrange(0xF0..<0xF4, with: [0xFF, 0x01, 0, 0])  // SVR: enabled, spurious 0xff
+    try cpu.setLocalAPIC(apic)
 }
 
 /// Polls `condition` for up to `milliseconds`: irqchip (PIC/IOAPIC) injection runs on a

@@ -5,6 +5,7 @@ import Glibc
 import Hypervisor
 import Testing
 import VMDevice
+import X86Machine
 
 /// The README's interrupt example: its lines after the imports are the first lines of
 /// this body, indented by four (checked below), so the README shows code that runs.

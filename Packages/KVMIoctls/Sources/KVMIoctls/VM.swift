@@ -206,6 +206,38 @@ public final class VM: Sendable {
         try IOCtl.call(descriptor.rawValue, KVMB_CREATE_PIT2, &config, "KVM_CREATE_PIT2")
     }
 
+    /// `KVM_GET_IRQCHIP`: the state of in-kernel chip `chip` (`KVM_IRQCHIP_PIC_MASTER`,
+    /// `KVM_IRQCHIP_PIC_SLAVE` or `KVM_IRQCHIP_IOAPIC`).
+    public func irqChip(_ chip: UInt32) throws(KVMError) -> kvm_irqchip {
+        try require(.irqchip, for: "KVM_GET_IRQCHIP")
+        var state = kvm_irqchip()
+        state.chip_id = chip
+        try IOCtl.call(descriptor.rawValue, KVMB_GET_IRQCHIP, &state, "KVM_GET_IRQCHIP")
+        return state
+    }
+
+    /// `KVM_SET_IRQCHIP`: restores the chip `state.chip_id` names.
+    public func setIRQChip(_ state: kvm_irqchip) throws(KVMError) {
+        try require(.irqchip, for: "KVM_SET_IRQCHIP")
+        var state = state
+        try IOCtl.call(descriptor.rawValue, KVMB_SET_IRQCHIP, &state, "KVM_SET_IRQCHIP")
+    }
+
+    /// `KVM_GET_PIT2`: the in-kernel PIT's channels and flags.
+    public func pit2() throws(KVMError) -> kvm_pit_state2 {
+        try require(.pitState2, for: "KVM_GET_PIT2")
+        var state = kvm_pit_state2()
+        try IOCtl.call(descriptor.rawValue, KVMB_GET_PIT2, &state, "KVM_GET_PIT2")
+        return state
+    }
+
+    /// `KVM_SET_PIT2`.
+    public func setPIT2(_ state: kvm_pit_state2) throws(KVMError) {
+        try require(.pitState2, for: "KVM_SET_PIT2")
+        var state = state
+        try IOCtl.call(descriptor.rawValue, KVMB_SET_PIT2, &state, "KVM_SET_PIT2")
+    }
+
     /// `KVM_IRQ_LINE`: raises or lowers GSI `irq` on the in-kernel irqchip.
     public func setIRQLine(_ irq: UInt32, active: Bool) throws(KVMError) {
         var level = kvm_irq_level()

@@ -3,7 +3,7 @@
 
 /// One CPUID leaf/subleaf result, as a hypervisor reports what it supports
 /// (KVM_GET_SUPPORTED_CPUID) and takes a vCPU's CPUID (KVM_SET_CPUID2).
-public struct CPUIDEntry: Equatable, Sendable {
+public struct CPUIDEntry: Hashable, Sendable {
     /// `flags` bit: the entry depends on `index` (ECX input).
     public static let significantIndex: UInt32 = 1
 

@@ -3,35 +3,6 @@
 
 import VMMemory
 
-/// A segment register as a hypervisor loads it (the hidden part included),
-/// free of any hypervisor's types: a VMM copies these fields into e.g. KVM's `kvm_segment`.
-public struct SegmentRegister: Equatable, Sendable {
-    /// Base address.
-    public var base: UInt64
-    /// Limit in bytes (already scaled by the granularity bit).
-    public var limit: UInt32
-    /// Selector: GDT index << 3.
-    public var selector: UInt16
-    /// Type field (4 bits).
-    public var type: UInt8
-    /// Present.
-    public var present: UInt8
-    /// Descriptor privilege level.
-    public var dpl: UInt8
-    /// Default operand size (1 = 32-bit).
-    public var db: UInt8
-    /// Code/data (1) or system (0) segment.
-    public var s: UInt8
-    /// 64-bit code segment.
-    public var l: UInt8
-    /// Granularity (1 = limit in 4 KiB units).
-    public var g: UInt8
-    /// Available for software.
-    public var avl: UInt8
-    /// Marks an unusable (null) segment.
-    public var unusable: UInt8
-}
-
 /// A GDT descriptor (8 bytes) built from flags, base and limit the way the
 /// Intel SDM (vol. 3, 3.4.5) packs them.
 ///
@@ -57,17 +28,21 @@ public struct GDTEntry: Equatable, Sendable {
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
     /// The descriptor as a loaded segment register with selector `index << 3`.
-    public func segment(index: Int) -> SegmentRegister {
+    public func segment(index: Int) -> Segment {
         let raw = rawValue
         let base = (raw >> 16) & 0xff_ffff | ((raw >> 56) & 0xff) << 24
         let rawLimit = UInt32(truncatingIfNeeded: (raw & 0xffff) | ((raw >> 48) & 0xf) << 16)
-        let g = UInt8((raw >> 55) & 1)
-        let present = UInt8((raw >> 47) & 1)
-        return SegmentRegister(
-            base: base, limit: g == 1 ? rawLimit << 12 | 0xfff : rawLimit, selector: UInt16(index * 8),
-            type: UInt8((raw >> 40) & 0xf), present: present, dpl: UInt8((raw >> 45) & 3), db: UInt8((raw >> 54) & 1),
-            s: UInt8((raw >> 44) & 1), l: UInt8((raw >> 53) & 1), g: g, avl: UInt8((raw >> 52) & 1),
-            unusable: present == 0 ? 1 : 0)
+        let granularity = (raw >> 55) & 1 == 1
+        var segment = Segment(
+            base: base, limit: granularity ? rawLimit << 12 | 0xfff : rawLimit, selector: UInt16(index * 8),
+            type: UInt8((raw >> 40) & 0xf), db: (raw >> 54) & 1 == 1, long: (raw >> 53) & 1 == 1,
+            granularity: granularity)
+        segment.present = (raw >> 47) & 1 == 1
+        segment.dpl = UInt8((raw >> 45) & 3)
+        segment.codeOrData = (raw >> 44) & 1 == 1
+        segment.available = (raw >> 52) & 1 == 1
+        segment.unusable = !segment.present
+        return segment
     }
 }
 
@@ -106,7 +81,7 @@ public struct BootGDT: Equatable, Sendable {
     public init(entries: [GDTEntry]) { self.entries = entries }
 
     /// The segment register for descriptor `index`.
-    public func segment(_ index: Int) -> SegmentRegister { entries[index].segment(index: index) }
+    public func segment(_ index: Int) -> Segment { entries[index].segment(index: index) }
 
     /// The GDT limit to load into GDTR (size - 1).
     public var limit: UInt16 { UInt16(entries.count * 8 - 1) }
@@ -259,7 +234,7 @@ public enum BootFPU {
 /// Model-specific registers a vCPU is set up with before a Linux boot.
 ///
 /// ```swift
-/// for msr in BootMSRs.entries { /* kvm_msr_entry(index: msr.index, data: msr.value) */ }
+/// try cpu.setMSRs(BootMSRs.entries)
 /// ```
 public enum BootMSRs {
     /// `IA32_SYSENTER_CS`.
@@ -287,11 +262,12 @@ public enum BootMSRs {
 
     /// The MSRs and values: syscall/sysenter state cleared, TSC 0, fast strings
     /// enabled, MTRRs enabled with write-back as the default type.
-    public static var entries: [(index: UInt32, value: UInt64)] {
-        [
+    public static var entries: [ModelSpecificRegister] {
+        let values: [(UInt32, UInt64)] = [
             (sysenterCS, 0), (sysenterESP, 0), (sysenterEIP, 0), (star, 0), (cstar, 0), (kernelGSBase, 0),
             (syscallMask, 0), (lstar, 0), (tsc, 0), (miscEnable, 1), (mtrrDefaultType, 1 << 11 | 6),
         ]
+        return values.map { ModelSpecificRegister(index: $0.0, value: $0.1) }
     }
 }
 
