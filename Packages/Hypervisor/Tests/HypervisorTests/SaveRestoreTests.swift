@@ -83,6 +83,7 @@ struct SaveRestoreTests {
 
         let first = try hypervisor.createVirtualMachine()
         try first.createInterruptController()
+        try first.createTimer()  // not programmed by the guest: it saves and restores, and stays quiet
         try first.mapMemory(slot: 0, guestAddress: 0, size: UInt64(ram.size), hostAddress: ram.hostAddress, flags: [])
         let bus = RecordingBus()
         let cpu = try first.createVirtualCPU(id: 0, operations: bus)
@@ -104,10 +105,11 @@ struct SaveRestoreTests {
         let vmState = try first.saveState()
         #expect(vcpuState.standard.rcx == 50 && vcpuState.multiprocessorState == .runnable)
         #expect(vcpuState.xsave.count == 4096 && !vcpuState.msrs.isEmpty)
-        #expect(Set(vmState.platform.map(\.name)) == ["kvm-pic-master", "kvm-pic-slave", "kvm-ioapic"])
+        #expect(Set(vmState.platform.map(\.name)) == ["kvm-pic-master", "kvm-pic-slave", "kvm-ioapic", "kvm-pit"])
 
         let second = try hypervisor.createVirtualMachine()
         try second.createInterruptController()
+        try second.createTimer()
         try second.mapMemory(slot: 0, guestAddress: 0, size: UInt64(ram.size), hostAddress: ram.hostAddress, flags: [])
         let moved = RecordingBus()
         let restored = try second.createVirtualCPU(id: 0, operations: moved)
