@@ -418,6 +418,11 @@ public final class KVMVirtualCPU: VirtualCPU, @unchecked Sendable {
         try kvm { () throws(KVMError) in try vcpu.setFPU(KVMState.fpu(state)) }
     }
 
+    /// `KVM_SET_GUEST_DEBUG`.
+    public func setGuestDebug(_ debug: GuestDebug) throws(HypervisorError) {
+        try kvm { () throws(KVMError) in try vcpu.setGuestDebug(KVMState.guestDebug(debug)) }
+    }
+
     /// Every piece of vCPU state KVM keeps, in Firecracker's order (the MP state first, the
     /// events last, after the registers and MSRs they refer to).
     public func saveState() throws(HypervisorError) -> VCPUState {

@@ -173,6 +173,20 @@ enum KVMState {
         return raw
     }
 
+    static func guestDebug(_ debug: GuestDebug) -> kvm_guest_debug {
+        var raw = kvm_guest_debug()
+        guard debug.enabled else { return raw }
+        raw.control = UInt32(KVM_GUESTDBG_ENABLE)
+        if debug.singleStep { raw.control |= UInt32(KVM_GUESTDBG_SINGLESTEP) }
+        if debug.softwareBreakpoints { raw.control |= UInt32(KVM_GUESTDBG_USE_SW_BP) }
+        if let hardware = debug.hardwareBreakpoints {
+            raw.control |= UInt32(KVM_GUESTDBG_USE_HW_BP)
+            let addresses = hardware.addresses + [0, 0, 0, 0]
+            raw.arch.debugreg = (addresses[0], addresses[1], addresses[2], addresses[3], 0, 0, 0, hardware.dr7)
+        }
+        return raw
+    }
+
     /// XCR0 from KVM's list of extended control registers (1 when the host has none: x87 only).
     static func xcr0(_ raw: kvm_xcrs) -> UInt64 {
         var copy = raw

@@ -26,6 +26,35 @@ public struct DebugRegisters: Hashable, Sendable {
     }
 }
 
+/// How a debugger (the VMM's gdb stub) controls a vCPU: with `enabled`, single steps and
+/// breakpoints end ``VirtualCPU/run()`` with ``VMExit/debug(pc:)`` instead of reaching the guest.
+///
+/// ```swift
+/// try cpu.setGuestDebug(GuestDebug(enabled: true, singleStep: true))
+/// if case .debug(let pc) = try cpu.run() { print("stepped to", pc) }
+/// ```
+public struct GuestDebug: Hashable, Sendable {
+    /// Debugging is on (off: everything below is ignored and the guest's own debugging works).
+    public var enabled: Bool
+    /// Stop after every instruction.
+    public var singleStep: Bool
+    /// INT3 in the guest stops the vCPU (software breakpoints the debugger wrote).
+    public var softwareBreakpoints: Bool
+    /// Hardware breakpoints and watchpoints the debugger owns (DR0-DR3 and DR7); nil: none.
+    public var hardwareBreakpoints: DebugRegisters?
+
+    /// A debug setting; by default off.
+    public init(
+        enabled: Bool = false, singleStep: Bool = false, softwareBreakpoints: Bool = false,
+        hardwareBreakpoints: DebugRegisters? = nil
+    ) {
+        self.enabled = enabled
+        self.singleStep = singleStep
+        self.softwareBreakpoints = softwareBreakpoints
+        self.hardwareBreakpoints = hardwareBreakpoints
+    }
+}
+
 /// Events in flight on a vCPU: an exception, interrupt or NMI being delivered or pending,
 /// the interrupt shadow, the SIPI vector and SMM state. Saved with the registers so that
 /// an interrupt accepted but not yet delivered survives a save and restore.

@@ -172,6 +172,8 @@ public protocol VirtualCPU: AnyObject, Sendable {
     func fpu() throws(HypervisorError) -> FPUState
     /// Sets the x87/SSE state.
     func setFPU(_ state: FPUState) throws(HypervisorError)
+    /// Hands the vCPU to a debugger (single steps, breakpoints) or back to the guest.
+    func setGuestDebug(_ debug: GuestDebug) throws(HypervisorError)
     /// Everything about this vCPU (call from the thread that runs it, while it is stopped).
     func saveState() throws(HypervisorError) -> VCPUState
     /// Restores a state ``saveState()`` returned, into a vCPU not yet run.

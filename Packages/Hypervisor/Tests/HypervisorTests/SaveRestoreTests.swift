@@ -142,3 +142,37 @@ struct SaveRestoreTests {
         #expect(throws: HypervisorError.self) { try vm.restoreState(state) }
     }
 }
+
+@Suite("Guest debug through the protocols", .serialized)
+struct GuestDebugTests {
+    /// Single steps stop after each instruction of the counting guest; a hardware breakpoint
+    /// on the loop's `cmp` stops there; turning debugging off lets the guest run to its port.
+    @Test func singleStepsAndAHardwareBreakpointStopTheGuest() throws {
+        guard let hypervisor = openHypervisorOrSkip() else { return }
+        let ram = GuestRAM(size: 0x10000)
+        CountingGuest.load(into: ram)
+        let vm = try hypervisor.createVirtualMachine()
+        try vm.createInterruptController()
+        try vm.mapMemory(slot: 0, guestAddress: 0, size: UInt64(ram.size), hostAddress: ram.hostAddress, flags: [])
+        let bus = RecordingBus()
+        let cpu = try vm.createVirtualCPU(id: 0, operations: bus)
+        _ = try configureBootState(hypervisor, cpu)
+        try CountingGuest.enter(cpu)
+
+        try cpu.setGuestDebug(GuestDebug(enabled: true, singleStep: true))
+        // cli (1 byte), xor (2), inc (3): each step ends at the next instruction.
+        for expected: UInt64 in [0x1001, 0x1003, 0x1006] {
+            #expect(try cpu.run() == .debug(pc: expected))
+            #expect(try cpu.standardRegisters().rip == expected)
+        }
+        var breakpoints = DebugRegisters()
+        breakpoints.addresses[0] = 0x100D  // cmp $100, %rcx
+        breakpoints.dr7 = 0x1  // L0: execute breakpoint on DR0
+        try cpu.setGuestDebug(GuestDebug(enabled: true, hardwareBreakpoints: breakpoints))
+        #expect(try cpu.run() == .ioHandled)  // the first count's out
+        #expect(try cpu.run() == .debug(pc: 0x100D))
+        try cpu.setGuestDebug(GuestDebug())
+        #expect(try cpu.run() == .ioHandled)
+        #expect(bus.events.last == .pioWrite(port: 0x3F8, size: 1, value: 2))
+    }
+}
