@@ -159,15 +159,25 @@ public final class KVMVirtualMachine: VirtualMachine {
     public func saveState() throws(HypervisorError) -> VMState {
         var platform: [PlatformStatePart] = []
         for (name, chip) in KVMState.chips {
-            // A VM without the in-kernel irqchip has none of the three.
-            guard let state = try? vm.irqChip(chip) else { continue }
+            // A VM without the in-kernel irqchip has none of the three; any other failure is one.
+            guard let state = try absentIfNotCreated({ () throws(KVMError) in try vm.irqChip(chip) }) else { continue }
             platform.append(PlatformStatePart(name: name, bytes: KVMState.bytes(of: state)))
         }
-        if let pit = try? vm.pit2() {
+        if let pit = try absentIfNotCreated({ () throws(KVMError) in try vm.pit2() }) {
             platform.append(PlatformStatePart(name: KVMState.pitName, bytes: KVMState.bytes(of: pit)))
         }
         let clock = try kvm { () throws(KVMError) in try vm.clock() }
         return VMState(platform: platform, clockNanoseconds: clock.clock)
+    }
+
+    /// Runs `body`; KVM's `ENXIO` (the device was never created) is nil, any other error is thrown.
+    private func absentIfNotCreated<T>(_ body: () throws(KVMError) -> T) throws(HypervisorError) -> T? {
+        do {
+            return try body()
+        } catch {
+            if case .system(let errno) = error.reason, errno.rawValue == ENXIO { return nil }
+            throw HypervisorError(error)
+        }
     }
 
     /// Restores every part ``saveState()`` saved; an unknown or mis-sized part is refused.

@@ -128,6 +128,16 @@ struct SaveRestoreTests {
         #expect(moved.events.last == .pioWrite(port: 0x3F9, size: 1, value: 1), "the handler did not run once")
     }
 
+    /// A VM without an in-kernel irqchip or PIT saves none of their parts (and nothing else
+    /// is lost: that is the only failure read as "absent").
+    @Test func aVMWithoutEmulatedChipsSavesOnlyItsClock() throws {
+        guard let hypervisor = openHypervisorOrSkip() else { return }
+        let vm = try hypervisor.createVirtualMachine()
+        #expect(try vm.saveState().platform.isEmpty)
+        try vm.createInterruptController()
+        #expect(try vm.saveState().platform.map(\.name) == ["kvm-pic-master", "kvm-pic-slave", "kvm-ioapic"])
+    }
+
     /// A saved part this VM has no place for, or of the wrong size, is refused with its name.
     @Test func aPlatformStateThatDoesNotFitIsRefused() throws {
         guard let hypervisor = openHypervisorOrSkip() else { return }
