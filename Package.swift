@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 // Copyright 2026 The swift-vmm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
@@ -127,7 +127,7 @@ let packageTargets: [Target] = [
         dependencies: ["VirtioQueue", "VirtioQueuePortableTests", "PortableTesting", "VMMemory"]),
     mirror(
         "VirtioDevices", "VirtioDevices",
-        dependencies: ["EventManager", "VMDevice", "VMMSysUtil", "VMMemory", "VirtioQueue"]),
+        dependencies: ["EventManager", "VMDevice", "VMMSysUtil", "VMMemory", "VMMemoryLinux", "VirtioQueue"]),
     mirror(
         "VirtioDevices", "VirtioDevicesTests", .test,
         dependencies: [
@@ -235,3 +235,11 @@ let package = Package(
     ],
     targets: packageTargets + workspaceTargets
 )
+
+// Swift 6.2 strict memory safety (SE-0458) on every library and executable target,
+// the same loop as in each package's manifest (so the `manifest` lint sees equal
+// settings): each unsafe construct is an `unsafe` expression the compiler found,
+// and `vmm-tools lint` requires a `// SAFETY:` comment on each. Tests are exempt.
+for target in package.targets where target.type != .test && !(target.path ?? "").contains("/Tests/") {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.strictMemorySafety()]
+}

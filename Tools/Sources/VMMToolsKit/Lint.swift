@@ -426,12 +426,10 @@ public struct Linter {
 
     // MARK: SAFETY comments
 
-    /// Calls that hand out or reinterpret raw memory; each needs a `// SAFETY:` comment
-    /// on the line, in the three lines above it, or as the first line of its block.
-    static let unsafePatterns = [
-        "withUnsafe", "assumingMemoryBound", "bindMemory", "withMemoryRebound", "unsafeBitCast", "Pointer(bitPattern:",
-    ]
-
+    /// Each `unsafe` expression (which the compiler requires under strict memory safety,
+    /// SE-0458, wherever code uses an unsafe construct) and each `@safe` declaration (a type
+    /// that holds unsafe storage and vouches for it) needs a `// SAFETY:` comment saying why
+    /// it is sound: on the line, in the three lines above it, or on the line below.
     func safetyComments() -> [Finding] {
         var findings: [Finding] = []
         for url in workspace.files(withExtensions: ["swift"]) {
@@ -440,19 +438,99 @@ public struct Linter {
             guard relative.contains("/Sources/"), let text = try? String(contentsOf: url, encoding: .utf8) else {
                 continue
             }
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-            for (index, line) in lines.enumerated() {
-                let code = line.split(separator: "//", maxSplits: 1).first ?? ""
-                guard Self.unsafePatterns.contains(where: { code.contains($0) }) else { continue }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            for index in Self.unsafeSites(in: lines) {
                 let window = lines[max(0, index - 3)...min(lines.count - 1, index + 1)]
                 if !window.contains(where: { $0.contains("// SAFETY:") }) {
                     findings.append(
                         Finding(
                             file: relative, line: index + 1, rule: .safetyComment,
-                            message: "unsafe memory access without a `// SAFETY:` comment saying why it is in bounds"))
+                            message: "`unsafe` code without a `// SAFETY:` comment saying why it is sound"))
                 }
             }
         }
         return findings
+    }
+
+    /// The indexes of the lines holding an `unsafe` expression or a `@safe` attribute, outside
+    /// comments and string literals (`nonisolated(unsafe)`, `@unsafe` and names such as
+    /// `unsafeBitCast` are not expressions).
+    static func unsafeSites(in lines: [String]) -> [Int] {
+        var sites: [Int] = []
+        var inMultilineString = false
+        for (index, line) in lines.enumerated() {
+            let code = codeOnly(line, inMultilineString: &inMultilineString)
+            let characters = Array(code)
+            var found = false
+            var position = 0
+            while !found, position < characters.count {
+                guard characters[position].isLetter || characters[position] == "@" else {
+                    position += 1
+                    continue
+                }
+                // One word (with a leading `@` for attributes).
+                var end = position + 1
+                while end < characters.count,
+                    characters[end].isLetter || characters[end].isNumber || characters[end] == "_"
+                {
+                    end += 1
+                }
+                let word = String(characters[position..<end])
+                let before = position > 0 ? characters[position - 1] : " "
+                let after = end < characters.count ? characters[end] : " "
+                if word == "@safe" {
+                    found = true
+                } else if word == "unsafe", before != "(", before != ".", before != "_", after == " " {
+                    found = true
+                }
+                position = end
+            }
+            if found { sites.append(index) }
+        }
+        return sites
+    }
+
+    /// `line` without its `//` comment and with string literal contents blanked;
+    /// `inMultilineString` carries a `\"\"\"` literal from line to line.
+    static func codeOnly(_ line: String, inMultilineString: inout Bool) -> String {
+        var result = ""
+        var characters = Array(line)[...]
+        var inString = false
+        while let character = characters.first {
+            if inMultilineString {
+                if characters.starts(with: "\"\"\"") {
+                    inMultilineString = false
+                    characters = characters.dropFirst(3)
+                } else {
+                    characters = characters.dropFirst()
+                }
+                continue
+            }
+            if inString {
+                if character == "\\" {
+                    characters = characters.dropFirst(2)
+                    continue
+                }
+                if character == "\"" { inString = false }
+                characters = characters.dropFirst()
+                continue
+            }
+            if characters.starts(with: "\"\"\"") {
+                inMultilineString = true
+                characters = characters.dropFirst(3)
+                result += "\"\""
+                continue
+            }
+            if character == "\"" {
+                inString = true
+                result += "\"\""
+                characters = characters.dropFirst()
+                continue
+            }
+            if characters.starts(with: "//") { break }
+            result.append(character)
+            characters = characters.dropFirst()
+        }
+        return result
     }
 }

@@ -103,8 +103,10 @@ public enum Pipeline {
             let entry = try KernelBuilder(workspaceRoot: workspace.root, cache: cache, log: emit).prepare(flavor)
             let initramfs = try InitramfsBuilder.fromWorkspace(workspace.root).build(into: cache, log: emit)
             let kernel = entry.appendingPathComponent(GuestAssets.kernelFileName)
-            setenv("VMM_GUEST_KERNEL", kernel.path, 1)
-            setenv("VMM_GUEST_INITRAMFS", initramfs.path, 1)
+            // SAFETY: CI steps run one at a time on this thread and no child runs now, so nothing reads the
+            // environment while it changes; setenv copies the bridged C strings, which live for the call.
+            unsafe setenv("VMM_GUEST_KERNEL", kernel.path, 1)
+            unsafe setenv("VMM_GUEST_INITRAMFS", initramfs.path, 1)
             return StepOutcome(
                 name: "guest", passed: true, seconds: 0,
                 detail:
@@ -126,9 +128,12 @@ public enum Pipeline {
         guard environment["VMM_GUEST_KERNEL"].map({ $0.isEmpty }) ?? true,
             let assets = try? GuestAssets.locate(environment: environment, repositoryRoot: workspaceRoot)
         else { return }
-        setenv("VMM_GUEST_KERNEL", assets.kernel.path, 1)
+        // SAFETY: called between CI steps on the only thread that touches the environment (no child runs yet);
+        // setenv copies the bridged C strings, which live for the call.
+        unsafe setenv("VMM_GUEST_KERNEL", assets.kernel.path, 1)
         if let initramfs = assets.initramfs, environment["VMM_GUEST_INITRAMFS"].map({ $0.isEmpty }) ?? true {
-            setenv("VMM_GUEST_INITRAMFS", initramfs.path, 1)
+            // SAFETY: same single-threaded point as the setenv just above; setenv copies the C string.
+            unsafe setenv("VMM_GUEST_INITRAMFS", initramfs.path, 1)
         }
     }
 

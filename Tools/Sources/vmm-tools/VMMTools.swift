@@ -149,7 +149,8 @@ struct CI: ParsableCommand {
 
     func run() throws {
         let workspace = try options.workspace()
-        if soak { setenv("VMM_SOAK", "1", 1) }  // inherited by `swift test`; the soak test is opt-in
+        // SAFETY: runs first, before any step starts a thread or child that reads the environment; setenv copies.
+        if soak { unsafe setenv("VMM_SOAK", "1", 1) }  // inherited by `swift test`; the soak test is opt-in
         var steps = Pipeline.steps(for: workspace, emit: say)
         if list {
             for step in steps { say("\(step.name): \(step.summary)") }

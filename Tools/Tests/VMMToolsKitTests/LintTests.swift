@@ -146,27 +146,54 @@ import Testing
         #expect(findings.first?.message.contains("stale") == true)
     }
 
-    @Test func unsafePointerWorkNeedsSafetyComment() throws {
+    @Test func unsafeExpressionsAndSafeDeclarationsNeedSafetyComments() throws {
         let fixture = try FixtureWorkspace()
         let body = """
             \(FixtureWorkspace.header)
             /// Sums bytes.
             public func sum(_ bytes: [UInt8]) -> Int {
-                bytes.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
+                unsafe bytes.withUnsafeBufferPointer { unsafe $0.reduce(0) { $0 + Int($1) } }
             }
 
             /// Sums bytes, explained.
             public func sum2(_ bytes: [UInt8]) -> Int {
                 // SAFETY: the buffer pointer does not escape the closure.
-                bytes.withUnsafeBufferPointer { $0.reduce(0) { $0 + Int($1) } }
+                unsafe bytes.withUnsafeBufferPointer { unsafe $0.reduce(0) { $0 + Int($1) } }
             }
+
+            nonisolated(unsafe) var counter = 0  // not an expression
+            let text = "an unsafe word in a string, \\"and unsafe \\" after an escape"
+            let block = \"\"\"
+                unsafe inside a multi-line string
+                \"\"\"
+            let name = unsafeBitCast(1, to: UInt.self)  // a name, not the keyword
+            // unsafe in a comment
+            @unsafe public func raw() {}
+
+            @safe
+            struct Holder { let pointer: UnsafeRawPointer }
 
             """
         try fixture.write("Packages/A/Sources/A/Sum.swift", body)
+        // Tests are exempt.
+        try fixture.write("Packages/A/Tests/ATests/SumTests.swift", "\(FixtureWorkspace.header)\nlet x = unsafe 1\n")
         let findings = try fixture.lint([.safetyComment])
         #expect(
             findings.map(\.description) == [
-                "Packages/A/Sources/A/Sum.swift:6: safety-comment: unsafe memory access without a `// SAFETY:` comment saying why it is in bounds"
+                "Packages/A/Sources/A/Sum.swift:6: safety-comment: `unsafe` code without a `// SAFETY:` comment saying why it is sound",
+                "Packages/A/Sources/A/Sum.swift:24: safety-comment: `unsafe` code without a `// SAFETY:` comment saying why it is sound",
             ])
+    }
+
+    @Test func codeOnlyDropsCommentsAndStringContents() {
+        var multiline = false
+        #expect(Linter.codeOnly(#"let a = "x // y" // note"#, inMultilineString: &multiline) == #"let a = "" "#)
+        #expect(Linter.codeOnly(#"let b = "\"unsafe "#, inMultilineString: &multiline) == #"let b = """#)
+        #expect(!multiline)
+        #expect(Linter.codeOnly(#"let c = """"#, inMultilineString: &multiline) == #"let c = """#)
+        #expect(multiline)
+        #expect(Linter.codeOnly("    unsafe text", inMultilineString: &multiline) == "")
+        #expect(Linter.codeOnly(#"    """ + f(unsafe x)"#, inMultilineString: &multiline) == " + f(unsafe x)")
+        #expect(!multiline)
     }
 }

@@ -106,7 +106,8 @@ public struct X86ACPITables: Sendable {
         var cursor = tablesAddress
         func place(_ signature: StaticString, _ bytes: [UInt8]) -> UInt64 {
             let address = cursor
-            placed.append(
+            // SAFETY: `signature` is a string literal: utf8Start points at utf8CodeUnitCount bytes of immortal storage.
+            unsafe placed.append(
                 PlacedTable(
                     signature: Array(
                         UnsafeBufferPointer(start: signature.utf8Start, count: signature.utf8CodeUnitCount)),

@@ -35,16 +35,23 @@ public final class EventLoopThread: Sendable {
     ) throws(EventManagerError) -> EventLoopThread {
         let context = StartContext(eventsPerWait: eventsPerWait, setup: setup)
         var handle = pthread_t()
-        let retained = Unmanaged.passRetained(context).toOpaque()
-        let result = pthread_create(
+        // SAFETY: the +1 retain keeps `context` alive until exactly one owner balances it: the new thread's
+        // takeRetainedValue, or the release below when pthread_create fails.
+        let retained = unsafe Unmanaged.passRetained(context).toOpaque()
+        // SAFETY: &handle is a local pthread_t that pthread_create fills; nil attributes are the defaults; the start
+        // routine is a capture-free closure (a plain C function) and its argument is the retained context.
+        let result = unsafe pthread_create(
             &handle, nil,
             { raw in
-                guard let raw else { return nil }
-                Unmanaged<StartContext>.fromOpaque(raw).takeRetainedValue().runLoop()
+                // SAFETY: `raw` is `retained` (passed below), a +1 StartContext reference only this thread
+                // consumes, so takeRetainedValue balances the passRetained exactly once.
+                guard let raw = unsafe raw else { return nil }
+                unsafe Unmanaged<StartContext>.fromOpaque(raw).takeRetainedValue().runLoop()
                 return nil
-            }, retained)
+            }, unsafe retained)  // SAFETY: hands the +1 reference to the new thread.
         if result != 0 {
-            Unmanaged<StartContext>.fromOpaque(retained).release()
+            // SAFETY: pthread_create failed, so no thread received `retained`; this balances the passRetained once.
+            unsafe Unmanaged<StartContext>.fromOpaque(retained).release()
             throw .system(SystemError("pthread_create", errno: Errno(rawValue: result)))
         }
         context.ready.wait()

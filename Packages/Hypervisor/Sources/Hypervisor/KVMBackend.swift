@@ -333,7 +333,8 @@ public final class KVMVirtualCPU: VirtualCPU, @unchecked Sendable {
         var value: UInt64 = 0
         for index in 0..<min(data.size, 8) {
             let offset = access * data.size + index
-            if offset < data.buffer.count { value |= UInt64(data.buffer[offset]) << (8 * UInt64(index)) }
+            // SAFETY: the vCPU (held by self) keeps the kvm_run mapping; the test bounds the read to buffer.count.
+            if unsafe offset < data.buffer.count { unsafe value |= UInt64(data.buffer[offset]) << (8 * UInt64(index)) }
         }
         return value
     }
@@ -341,8 +342,9 @@ public final class KVMVirtualCPU: VirtualCPU, @unchecked Sendable {
     private static func store(_ value: UInt64, _ data: ExitData, _ access: Int) {
         for index in 0..<min(data.size, 8) {
             let offset = access * data.size + index
-            if offset < data.buffer.count {
-                data.buffer[offset] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index)))
+            // SAFETY: the vCPU (held by self) keeps the kvm_run mapping; the test bounds the store to buffer.count.
+            if unsafe offset < data.buffer.count {
+                unsafe data.buffer[offset] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index)))
             }
         }
     }

@@ -87,9 +87,9 @@ enum KVMState {
         var state = FPUState(controlWord: raw.fcw, mxcsr: raw.mxcsr)
         var copy = raw
         // SAFETY: fpr and xmm are fixed-size byte arrays inside `copy`, alive for the calls.
-        state.registers = withUnsafeBytes(of: &copy.fpr) { Array($0) }
+        state.registers = unsafe withUnsafeBytes(of: &copy.fpr) { unsafe Array($0) }
         // SAFETY: as above.
-        state.xmm = withUnsafeBytes(of: &copy.xmm) { Array($0) }
+        state.xmm = unsafe withUnsafeBytes(of: &copy.xmm) { unsafe Array($0) }
         state.statusWord = raw.fsw
         state.tagWord = raw.ftwx
         state.lastOpcode = raw.last_opcode
@@ -108,12 +108,12 @@ enum KVMState {
         raw.last_dp = state.lastData
         raw.mxcsr = state.mxcsr
         // SAFETY: copies at most the 128 (fpr) and 256 (xmm) bytes the tuples hold.
-        withUnsafeMutableBytes(of: &raw.fpr) { target in
-            state.registers.prefix(target.count).withUnsafeBytes { target.copyBytes(from: $0) }
+        unsafe withUnsafeMutableBytes(of: &raw.fpr) { target in
+            unsafe state.registers.prefix(target.count).withUnsafeBytes { unsafe target.copyBytes(from: $0) }
         }
         // SAFETY: as above.
-        withUnsafeMutableBytes(of: &raw.xmm) { target in
-            state.xmm.prefix(target.count).withUnsafeBytes { target.copyBytes(from: $0) }
+        unsafe withUnsafeMutableBytes(of: &raw.xmm) { target in
+            unsafe state.xmm.prefix(target.count).withUnsafeBytes { unsafe target.copyBytes(from: $0) }
         }
         return raw
     }
@@ -121,14 +121,14 @@ enum KVMState {
     static func localAPIC(_ raw: kvm_lapic_state) -> LocalAPICState {
         var copy = raw
         // SAFETY: regs is a fixed 1 KiB array inside `copy`, alive for the call.
-        return LocalAPICState(registers: withUnsafeBytes(of: &copy.regs) { Array($0) })
+        return unsafe LocalAPICState(registers: withUnsafeBytes(of: &copy.regs) { unsafe Array($0) })
     }
 
     static func localAPIC(_ state: LocalAPICState) -> kvm_lapic_state {
         var raw = kvm_lapic_state()
         // SAFETY: copies at most the 1 KiB the register array holds.
-        withUnsafeMutableBytes(of: &raw.regs) { target in
-            state.registers.prefix(target.count).withUnsafeBytes { target.copyBytes(from: $0) }
+        unsafe withUnsafeMutableBytes(of: &raw.regs) { target in
+            unsafe state.registers.prefix(target.count).withUnsafeBytes { unsafe target.copyBytes(from: $0) }
         }
         return raw
     }
@@ -192,9 +192,9 @@ enum KVMState {
         var copy = raw
         let count = min(Int(raw.nr_xcrs), 16)
         // SAFETY: `xcrs` is a fixed array of 16 kvm_xcr inside `copy`; at most `count` <= 16 are read.
-        return withUnsafeBytes(of: &copy.xcrs) { bytes in
-            let entries = bytes.bindMemory(to: kvm_xcr.self)
-            return entries.prefix(count).first { $0.xcr == 0 }?.value ?? 1
+        return unsafe withUnsafeBytes(of: &copy.xcrs) { bytes in
+            let entries = unsafe bytes.bindMemory(to: kvm_xcr.self)
+            return unsafe entries.prefix(count).first { $0.xcr == 0 }?.value ?? 1
         }
     }
 
@@ -268,7 +268,7 @@ enum KVMState {
     static func bytes<T>(of value: T) -> [UInt8] {
         var copy = value
         // SAFETY: reads exactly the structure's own bytes, alive for the call.
-        return withUnsafeBytes(of: &copy) { Array($0) }
+        return unsafe withUnsafeBytes(of: &copy) { unsafe Array($0) }
     }
 
     /// Fills a plain C structure from saved bytes, which must be exactly its size.
@@ -277,7 +277,9 @@ enum KVMState {
             throw KVMError(call, .invalidArgument("\(bytes.count) bytes saved, \(MemoryLayout<T>.size) expected"))
         }
         // SAFETY: the sizes are equal (checked above); T is a plain C structure.
-        withUnsafeMutableBytes(of: &value) { target in bytes.withUnsafeBytes { target.copyBytes(from: $0) } }
+        unsafe withUnsafeMutableBytes(of: &value) { target in
+            unsafe bytes.withUnsafeBytes { unsafe target.copyBytes(from: $0) }
+        }
     }
 
     /// Fills a plain C structure from a saved platform part.

@@ -22,7 +22,8 @@ public enum HostFlavour: Hashable, Sendable {
 
     /// Looks at which KVM vendor module is loaded (`/sys/module/kvm_{intel,amd,pvm}`).
     public static func detect(sysfsModules: String = "/sys/module") -> HostFlavour {
-        func loaded(_ name: String) -> Bool { access("\(sysfsModules)/\(name)", F_OK) == 0 }
+        // SAFETY: the String is passed as a NUL-terminated C copy that lives for the call; access() only reads it.
+        func loaded(_ name: String) -> Bool { unsafe access("\(sysfsModules)/\(name)", F_OK) == 0 }
         // PVM first: it can be loaded next to a vendor module that found no hardware support.
         if loaded("kvm_pvm") { return .pvm }
         if loaded("kvm_intel") { return .vmx }

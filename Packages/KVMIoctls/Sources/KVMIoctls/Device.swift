@@ -29,7 +29,7 @@ public final class Device: Sendable {
         var value = value
         let fd = descriptor.rawValue
         // SAFETY: KVM reads 8 bytes at addr while the ioctl runs.
-        try withUnsafeMutablePointer(to: &value) { (pointer) throws(KVMError) in
+        try unsafe withUnsafeMutablePointer(to: &value) { (pointer) throws(KVMError) in
             var request = kvm_device_attr(
                 flags: 0, group: group, attr: attribute, addr: UInt64(UInt(bitPattern: pointer)))
             try IOCtl.call(fd, KVMB_SET_DEVICE_ATTR, &request, "KVM_SET_DEVICE_ATTR")
@@ -47,7 +47,7 @@ public final class Device: Sendable {
         var value: UInt64 = 0
         let fd = descriptor.rawValue
         // SAFETY: KVM writes at most 8 bytes at addr.
-        try withUnsafeMutablePointer(to: &value) { (pointer) throws(KVMError) in
+        try unsafe withUnsafeMutablePointer(to: &value) { (pointer) throws(KVMError) in
             var request = kvm_device_attr(
                 flags: 0, group: group, attr: attribute, addr: UInt64(UInt(bitPattern: pointer)))
             try IOCtl.call(fd, KVMB_GET_DEVICE_ATTR, &request, "KVM_GET_DEVICE_ATTR")

@@ -93,23 +93,27 @@ public final class KVM: Sendable {
         while true {
             let size = kvmb_msr_list_size(capacity)
             let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-            defer { raw.deallocate() }
+            defer { unsafe raw.deallocate() }
             // SAFETY: `size` covers the header plus `capacity` indices.
-            let list = raw.bindMemory(to: kvm_msr_list.self, capacity: 1)
-            list.pointee.nmsrs = capacity
-            if ioctl(fd, request, raw) < 0 {
+            let list = unsafe raw.bindMemory(to: kvm_msr_list.self, capacity: 1)
+            unsafe list.pointee.nmsrs = capacity
+            if unsafe ioctl(fd, request, raw) < 0 {
                 let errno = Errno.current
                 // E2BIG: KVM wrote the needed count into nmsrs; retry with that much room.
-                if errno.rawValue == E2BIG && list.pointee.nmsrs > capacity {
-                    capacity = list.pointee.nmsrs
+                // SAFETY: list heads the block allocated above (freed by the defer); nmsrs was set before the call.
+                if unsafe errno.rawValue == E2BIG && list.pointee.nmsrs > capacity {
+                    capacity = unsafe list.pointee.nmsrs
                     continue
                 }
                 if errno == .interrupted { continue }
                 throw KVMError(name, .system(errno))
             }
-            let count = Int(list.pointee.nmsrs)
-            let indices = kvmb_msr_list_indices(list)!
-            return Array(UnsafeBufferPointer(start: indices, count: count))
+            // SAFETY: list heads the block allocated above, freed only by the defer after the copy below.
+            let count = unsafe Int(min(list.pointee.nmsrs, capacity))
+            // SAFETY: count <= capacity (clamped above, whatever KVM reported), and the block holds `capacity`
+            // indices after the header, so the copy stays inside it.
+            let indices = unsafe kvmb_msr_list_indices(list)!
+            return unsafe Array(UnsafeBufferPointer(start: indices, count: count))
         }
     }
 }
@@ -141,13 +145,17 @@ public struct CPUID: Sendable {
     func withKVMCPUID2<R>(_ body: (UnsafeMutableRawPointer) throws(KVMError) -> R) throws(KVMError) -> R {
         let size = kvmb_cpuid2_size(UInt32(entries.count))
         let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-        defer { raw.deallocate() }
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-        let header = raw.bindMemory(to: kvm_cpuid2.self, capacity: 1)  // SAFETY: `size` covers header and entries.
-        header.pointee.nent = UInt32(entries.count)
-        let first = kvmb_cpuid2_entries(header)!
-        for (index, entry) in entries.enumerated() { first[index] = entry }
-        return try body(raw)
+        // SAFETY: frees the block allocated just above, once, after body has returned.
+        defer { unsafe raw.deallocate() }
+        unsafe raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        // SAFETY: `size` covers the header and the entries.
+        let header = unsafe raw.bindMemory(to: kvm_cpuid2.self, capacity: 1)
+        unsafe header.pointee.nent = UInt32(entries.count)
+        let first = unsafe kvmb_cpuid2_entries(header)!
+        for (index, entry) in entries.enumerated() { unsafe first[index] = entry }
+        // SAFETY: the block is initialized and allocated until the defer runs after body returns; the only
+        // callers (setCPUID2) use it within body.
+        return try unsafe body(raw)
     }
 
     /// Runs a CPUID-returning ioctl with room for `maxEntries` leaves.
@@ -157,13 +165,16 @@ public struct CPUID: Sendable {
         }
         let size = kvmb_cpuid2_size(UInt32(maxEntries))
         let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-        defer { raw.deallocate() }
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        // SAFETY: frees the block allocated just above, once, after the entries are copied out.
+        defer { unsafe raw.deallocate() }
+        unsafe raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
         // SAFETY: `size` covers header and maxEntries entries.
-        let header = raw.bindMemory(to: kvm_cpuid2.self, capacity: 1)
-        header.pointee.nent = UInt32(maxEntries)
-        try IOCtl.call(fd, request, pointer: raw, name)
-        let count = min(Int(header.pointee.nent), maxEntries)
-        return CPUID(entries: Array(UnsafeBufferPointer(start: kvmb_cpuid2_entries(header), count: count)))
+        let header = unsafe raw.bindMemory(to: kvm_cpuid2.self, capacity: 1)
+        unsafe header.pointee.nent = UInt32(maxEntries)
+        try unsafe IOCtl.call(fd, request, pointer: raw, name)
+        // SAFETY: header is the live block (freed by the defer); the count is clamped to maxEntries, the entries
+        // allocated and zero-initialized, so even entries KVM did not write are initialized.
+        let count = unsafe min(Int(header.pointee.nent), maxEntries)
+        return unsafe CPUID(entries: Array(UnsafeBufferPointer(start: kvmb_cpuid2_entries(header), count: count)))
     }
 }

@@ -85,8 +85,8 @@ enum IOCtl {
         while true {
             // Integer arguments wider than Int32 travel in the pointer-sized slot.
             // SAFETY: never dereferenced; the kernel reads it as an integer.
-            let argument = UnsafeMutableRawPointer(bitPattern: value)
-            let result = argument.map { ioctl(fd, request, $0) } ?? ioctl(fd, request, Int32(0))
+            let argument = unsafe UnsafeMutableRawPointer(bitPattern: value)
+            let result = unsafe argument.map { unsafe ioctl(fd, request, $0) } ?? ioctl(fd, request, Int32(0))
             if result >= 0 { return result }
             let errno = Errno.current
             if errno != .interrupted { throw KVMError(name, .system(errno)) }
@@ -98,7 +98,9 @@ enum IOCtl {
     static func call<T>(_ fd: Int32, _ request: UInt, _ value: inout T, _ name: String) throws(KVMError) -> Int32 {
         while true {
             // SAFETY: `value` is a whole T, the struct the request encodes.
-            let result = withUnsafeMutablePointer(to: &value) { ioctl(fd, request, UnsafeMutableRawPointer($0)) }
+            let result = unsafe withUnsafeMutablePointer(to: &value) {
+                unsafe ioctl(fd, request, UnsafeMutableRawPointer($0))
+            }
             if result >= 0 { return result }
             let errno = Errno.current
             if errno != .interrupted { throw KVMError(name, .system(errno)) }
@@ -113,7 +115,9 @@ enum IOCtl {
         -> Int32
     {
         while true {
-            let result = ioctl(fd, request, pointer)
+            // SAFETY: the callers (CPUID, MSR and GSI-routing helpers) pass a block sized by the matching kvmb_*_size
+            // helper for the encoded header plus the entry count it declares, allocated until they return.
+            let result = unsafe ioctl(fd, request, pointer)
             if result >= 0 { return result }
             let errno = Errno.current
             if errno != .interrupted { throw KVMError(name, .system(errno)) }

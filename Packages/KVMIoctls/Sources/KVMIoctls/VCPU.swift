@@ -36,6 +36,7 @@ public struct MSREntry: Hashable, Sendable {
 /// try vcpu.setRegisters(regs)
 /// let exit = try vcpu.run()
 /// ```
+@safe  // SAFETY: owns the kvm_run mapping (unmapped in deinit); exits read it only within its mapped size.
 public final class VCPU: @unchecked Sendable {
     // @unchecked: the kvm_run mapping is mutable shared memory; the contract above
     // (one driving thread, kicks through `immediate_exit` only) keeps access ordered.
@@ -49,28 +50,37 @@ public final class VCPU: @unchecked Sendable {
     let runAreaSize: Int
 
     init(id: UInt32, descriptor: consuming FileDescriptor, mmapSize: Int) throws(KVMError) {
-        guard let mapping = mmap(nil, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor.rawValue, 0),
-            mapping != MAP_FAILED
+        // Exits read the whole kvm_run: a smaller area (a broken KVM_GET_VCPU_MMAP_SIZE) is refused, not trusted.
+        guard mmapSize >= MemoryLayout<kvm_run>.size else {
+            throw KVMError("mmap(kvm_run)", .invalidArgument("vCPU mmap size \(mmapSize) is below sizeof(kvm_run)"))
+        }
+        // SAFETY: a new shared mapping of the vCPU fd at a kernel-chosen address (replaces nothing); MAP_FAILED is
+        // rejected before `mapping` is used.
+        guard let mapping = unsafe mmap(nil, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor.rawValue, 0),
+            unsafe mapping != MAP_FAILED
         else { throw KVMError.current("mmap(kvm_run)") }
         self.id = id
         self.descriptor = descriptor
-        // SAFETY: the mapping is mmapSize >= one kvm_run.
-        self.runArea = mapping.bindMemory(to: kvm_run.self, capacity: 1)
+        // SAFETY: the mapping is mmapSize >= one kvm_run (checked above).
+        unsafe self.runArea = unsafe mapping.bindMemory(to: kvm_run.self, capacity: 1)
         self.runAreaSize = mmapSize
     }
 
-    deinit { munmap(runArea, runAreaSize) }
+    // SAFETY: unmaps exactly init's mapping, once; deinit runs after the last reference (kickers hold one) is gone.
+    deinit { unsafe munmap(runArea, runAreaSize) }
 
     // MARK: Running
 
     /// `kvm_run.immediate_exit`: when set, the next `KVM_RUN` returns at once with ``VcpuExit/interrupted``.
     public var immediateExit: Bool {
-        get { runArea.pointee.immediate_exit != 0 }
-        set { runArea.pointee.immediate_exit = newValue ? 1 : 0 }
+        // SAFETY: runArea is mapped from init until deinit, so it is valid while self is; one-byte field accesses.
+        get { unsafe runArea.pointee.immediate_exit != 0 }
+        set { unsafe runArea.pointee.immediate_exit = newValue ? 1 : 0 }
     }
 
     /// The raw `kvm_run` area, for fields this type does not wrap. Valid while `self` lives.
-    public var kvmRun: UnsafeMutablePointer<kvm_run> { runArea }
+    public var kvmRun: UnsafeMutablePointer<kvm_run> { unsafe runArea }
+    // SAFETY: kvmRun only returns the pointer; it stays mapped while self lives, and callers' accesses are unsafe.
 
     /// `KVM_RUN`: runs the guest until it needs the VMM, and says why.
     ///
@@ -80,7 +90,8 @@ public final class VCPU: @unchecked Sendable {
         if ioctl(descriptor.rawValue, KVMB_RUN) < 0 {
             let errno = Errno.current
             if errno == .interrupted || errno == .wouldBlock {
-                runArea.pointee.immediate_exit = 0
+                // SAFETY: runArea stays mapped until deinit, and self is alive here; a single-byte field store.
+                unsafe runArea.pointee.immediate_exit = 0
                 return .interrupted
             }
             throw KVMError("KVM_RUN", .system(errno))
@@ -94,8 +105,10 @@ public final class VCPU: @unchecked Sendable {
     static let exitUnionOffset = 32
 
     private func decodeExit() -> VcpuExit {
-        let run = runArea.pointee
-        let base = UnsafeMutableRawPointer(runArea)
+        // SAFETY: runArea is mapped (>= one kvm_run) while self lives, and KVM_RUN has returned, so the kernel
+        // is not writing it; `base` is the mapping start, used only for the bounded views below.
+        let run = unsafe runArea.pointee
+        let base = unsafe UnsafeMutableRawPointer(runArea)
         switch Int32(bitPattern: run.exit_reason) {
         case KVM_EXIT_IO:
             let io = run.io
@@ -104,7 +117,8 @@ public final class VCPU: @unchecked Sendable {
             guard Int(io.data_offset) + length <= runAreaSize, io.size > 0 else {
                 return .internalError(suberror: UInt32.max, data: [io.data_offset, UInt64(length)])
             }
-            let data = ExitData(
+            // SAFETY: the guard above keeps data_offset + size * count within runAreaSize, the mapped length.
+            let data = unsafe ExitData(
                 buffer: UnsafeMutableRawBufferPointer(start: base + Int(io.data_offset), count: length),
                 size: Int(io.size), count: Int(io.count))
             return io.direction == UInt8(KVM_EXIT_IO_OUT)
@@ -112,7 +126,9 @@ public final class VCPU: @unchecked Sendable {
         case KVM_EXIT_MMIO:
             let mmio = run.mmio
             // mmio = { u64 phys_addr; u8 data[8]; u32 len; u8 is_write; }: data follows phys_addr.
-            let data = ExitData(
+            // SAFETY: mmio.data is the 8 bytes at union offset + 8 (layout checked by the tests); len is clamped to 8,
+            // far inside the mapping.
+            let data = unsafe ExitData(
                 buffer: UnsafeMutableRawBufferPointer(
                     start: base + Self.exitUnionOffset + 8, count: Int(min(mmio.len, 8))),
                 size: Int(min(mmio.len, 8)), count: 1)
@@ -128,9 +144,9 @@ public final class VCPU: @unchecked Sendable {
         case KVM_EXIT_INTERNAL_ERROR:
             let failure = run.internal
             var data = [UInt64]()
-            withUnsafeBytes(of: failure.data) { raw in  // SAFETY: data is 16 UInt64s; ndata is clamped to that.
+            unsafe withUnsafeBytes(of: failure.data) { raw in  // SAFETY: data is 16 UInt64s; ndata is clamped to that.
                 for index in 0..<min(Int(failure.ndata), 16) {
-                    data.append(raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
+                    unsafe data.append(raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
                 }
             }
             return .internalError(suberror: failure.suberror, data: data)
@@ -140,9 +156,9 @@ public final class VCPU: @unchecked Sendable {
         case KVM_EXIT_SYSTEM_EVENT:
             let event = run.system_event
             var data = [UInt64]()
-            withUnsafeBytes(of: event.data) { raw in  // SAFETY: data is 16 UInt64s; ndata is clamped to that.
+            unsafe withUnsafeBytes(of: event.data) { raw in  // SAFETY: data is 16 UInt64s; ndata is clamped to that.
                 for index in 0..<min(Int(event.ndata), 16) {
-                    data.append(raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
+                    unsafe data.append(raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))
                 }
             }
             return .systemEvent(type: event.type, data: data)
@@ -264,24 +280,30 @@ public final class VCPU: @unchecked Sendable {
     private func withMSRs(_ entries: [MSREntry], _ request: UInt, _ name: String) throws(KVMError) -> [MSREntry] {
         let size = kvmb_msrs_size(UInt32(entries.count))
         let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-        defer { raw.deallocate() }
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-        let header = raw.bindMemory(to: kvm_msrs.self, capacity: 1)  // SAFETY: `size` covers header and entries.
-        header.pointee.nmsrs = UInt32(entries.count)
-        let slots = kvmb_msrs_entries(header)!
+        // SAFETY: frees the block allocated just above, once, after the last use of `slots` in the return.
+        defer { unsafe raw.deallocate() }
+        unsafe raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        let header = unsafe raw.bindMemory(to: kvm_msrs.self, capacity: 1)  // SAFETY: `size` covers header and entries.
+        unsafe header.pointee.nmsrs = UInt32(entries.count)
+        let slots = unsafe kvmb_msrs_entries(header)!
+        // SAFETY: index < entries.count, and `size` holds that many kvm_msr_entry slots after the header.
         for (index, entry) in entries.enumerated() {
-            slots[index].index = entry.index
-            slots[index].data = entry.data
+            unsafe slots[index].index = entry.index
+            unsafe slots[index].data = entry.data
         }
-        let processed = Int(try IOCtl.call(descriptor.rawValue, request, pointer: raw, name))
-        return (0..<min(processed, entries.count)).map { MSREntry(index: slots[$0].index, data: slots[$0].data) }
+        // SAFETY: raw is a kvm_msrs (the struct GET/SET_MSRS encode) plus the nmsrs entries it declares; KVM returns
+        // how many it processed, and the read-back below is clamped to entries.count, the slots allocated.
+        let processed = unsafe Int(try IOCtl.call(descriptor.rawValue, request, pointer: raw, name))
+        return (0..<min(processed, entries.count)).map { unsafe MSREntry(index: slots[$0].index, data: slots[$0].data) }
     }
 
     /// `KVM_SET_CPUID2`: the CPUID leaves the guest sees.
     public func setCPUID2(_ cpuid: CPUID) throws(KVMError) {
         let fd = descriptor.rawValue
-        _ = try cpuid.withKVMCPUID2 { (raw) throws(KVMError) in
-            try IOCtl.call(fd, KVMB_SET_CPUID2, pointer: raw, "KVM_SET_CPUID2")
+        // SAFETY: withKVMCPUID2 hands over a kvm_cpuid2 (the struct KVM_SET_CPUID2 encodes) followed by the nent
+        // entries it declares, allocated until the closure returns.
+        _ = try unsafe cpuid.withKVMCPUID2 { (raw) throws(KVMError) in
+            try unsafe IOCtl.call(fd, KVMB_SET_CPUID2, pointer: raw, "KVM_SET_CPUID2")
         }
     }
 
@@ -342,7 +364,9 @@ public struct VcpuKicker: Sendable {
     /// Sets `immediate_exit` and signals the vCPU thread.
     public func kick() throws(KVMError) {
         // A plain byte store: KVM reads the flag on entry; the signal covers a vCPU already inside.
-        vcpu.runArea.pointee.immediate_exit = 1
+        // SAFETY: `vcpu` is a strong reference, so its kvm_run mapping (unmapped only in deinit) is live; a one-byte
+        // store to the field KVM polls on entry.
+        unsafe vcpu.runArea.pointee.immediate_exit = 1
         do {
             try signal.send(to: thread)
         } catch {

@@ -3,6 +3,7 @@
 
 import Glibc
 import KVMBindings
+import Synchronization
 import VMMSysUtil
 
 /// Flags of a guest memory slot (`KVM_MEM_*`).
@@ -113,6 +114,8 @@ public final class VM: Sendable {
     public let descriptor: FileDescriptor
     /// Bytes each vCPU maps for its `kvm_run` area.
     public let vcpuMmapSize: Int
+    /// Each mapped slot's size, as KVM was told: the dirty log KVM writes is sized by it.
+    private let slotSizes = Mutex<[UInt32: UInt64]>([:])
 
     init(descriptor: consuming FileDescriptor, vcpuMmapSize: Int) {
         self.descriptor = descriptor
@@ -142,9 +145,9 @@ public final class VM: Sendable {
         guard arguments.count <= 4 else { throw KVMError("KVM_ENABLE_CAP", .invalidArgument("at most 4 arguments")) }
         var request = kvm_enable_cap()
         request.cap = UInt32(capability.rawValue)
-        withUnsafeMutableBytes(of: &request.args) { raw in  // SAFETY: args is 4 UInt64s; count checked above.
+        unsafe withUnsafeMutableBytes(of: &request.args) { raw in  // SAFETY: args is 4 UInt64s; count checked above.
             for (index, value) in arguments.enumerated() {
-                raw.storeBytes(of: value, toByteOffset: index * 8, as: UInt64.self)
+                unsafe raw.storeBytes(of: value, toByteOffset: index * 8, as: UInt64.self)
             }
         }
         try IOCtl.call(descriptor.rawValue, KVMB_ENABLE_CAP, &request, "KVM_ENABLE_CAP")
@@ -163,6 +166,7 @@ public final class VM: Sendable {
             slot: region.slot, flags: region.flags.rawValue, guest_phys_addr: region.guestAddress,
             memory_size: region.size, userspace_addr: region.hostAddress)
         try IOCtl.call(descriptor.rawValue, KVMB_SET_USER_MEMORY_REGION, &raw, "KVM_SET_USER_MEMORY_REGION")
+        slotSizes.withLock { $0[region.slot] = region.size == 0 ? nil : region.size }
     }
 
     /// Removes slot `slot` (a zero-sized `KVM_SET_USER_MEMORY_REGION`).
@@ -173,18 +177,30 @@ public final class VM: Sendable {
     /// `KVM_GET_DIRTY_LOG`: pages of slot `slot` written since the last call (which this call resets).
     ///
     /// `size` is the slot's size in bytes; the slot needs ``MemoryRegionFlags/logDirtyPages``.
+    /// A slot this VM did not map, or a `size` other than the slot's, is
+    /// ``KVMError/Reason/invalidArgument(_:)``: KVM sizes the bitmap it writes by the slot.
     public func dirtyLog(slot: UInt32, size: UInt64) throws(KVMError) -> DirtyBitmap {
+        guard let mapped = slotSizes.withLock({ $0[slot] }) else {
+            throw KVMError("KVM_GET_DIRTY_LOG", .invalidArgument("slot \(slot) is not mapped"))
+        }
+        guard mapped == size else {
+            throw KVMError("KVM_GET_DIRTY_LOG", .invalidArgument("size \(size) is not slot \(slot)'s size \(mapped)"))
+        }
         let pages = Int((size + Self.pageSize - 1) / Self.pageSize)
         // KVM writes whole 64-bit words: ALIGN(pages, 64) / 8 bytes.
         var words = [UInt64](repeating: 0, count: (pages + 63) / 64)
-        var log = kvm_dirty_log()
-        log.slot = slot
+        // SAFETY: a zeroed local struct; its bitmap pointer is set only inside the closure below, where `raw` is live.
+        var log = unsafe kvm_dirty_log()
+        unsafe log.slot = slot
         let fd = descriptor.rawValue
         // Array.withUnsafeMutableBytes rethrows untyped errors, so the result travels out as a value.
-        // SAFETY: KVM writes ALIGN(pages,64)/8 bytes, exactly raw.count.
-        let result: Result<Int32, KVMError> = words.withUnsafeMutableBytes { raw in
-            kvmb_dirty_log_set_bitmap(&log, raw.baseAddress)
-            return Result { () throws(KVMError) in try IOCtl.call(fd, KVMB_GET_DIRTY_LOG, &log, "KVM_GET_DIRTY_LOG") }
+        // SAFETY: KVM writes ALIGN(slot pages, 64)/8 bytes; `size` is the slot's own (checked above), so that is raw.count.
+        let result: Result<Int32, KVMError> = unsafe words.withUnsafeMutableBytes { raw in
+            unsafe kvmb_dirty_log_set_bitmap(&log, raw.baseAddress)
+            return Result { () throws(KVMError) in
+                // SAFETY: `log` points at `raw`, live for this call and as large as the bitmap KVM writes (above).
+                try unsafe IOCtl.call(fd, KVMB_GET_DIRTY_LOG, &log, "KVM_GET_DIRTY_LOG")
+            }
         }
         _ = try result.get()
         return DirtyBitmap(words: words, pageCount: pages)
@@ -251,18 +267,21 @@ public final class VM: Sendable {
         try require(.irqRouting, for: "KVM_SET_GSI_ROUTING")
         let size = kvmb_irq_routing_size(UInt32(routes.count))
         let raw = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
-        defer { raw.deallocate() }
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
-        let table = raw.bindMemory(to: kvm_irq_routing.self, capacity: 1)  // SAFETY: `size` covers header and entries.
-        table.pointee.nr = UInt32(routes.count)
-        let entries = kvmb_irq_routing_entries(table)!
+        // SAFETY: frees the block allocated just above, once, after the ioctl has returned.
+        defer { unsafe raw.deallocate() }
+        unsafe raw.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        // SAFETY: `size` covers the header and the entries.
+        let table = unsafe raw.bindMemory(to: kvm_irq_routing.self, capacity: 1)
+        unsafe table.pointee.nr = UInt32(routes.count)
+        let entries = unsafe kvmb_irq_routing_entries(table)!
         for (index, route) in routes.enumerated() {
             var entry = kvm_irq_routing_entry()
             switch route {
             case .irqchip(let gsi, let chip, let pin):
                 entry.gsi = gsi
                 entry.type = UInt32(KVM_IRQ_ROUTING_IRQCHIP)
-                entry.u.irqchip = kvm_irq_routing_irqchip(irqchip: chip, pin: pin)
+                // SAFETY: writes the irqchip member of the local entry's plain-data union, the one `type` selects.
+                unsafe entry.u.irqchip = kvm_irq_routing_irqchip(irqchip: chip, pin: pin)
             case .msi(let gsi, let address, let data):
                 entry.gsi = gsi
                 entry.type = UInt32(KVM_IRQ_ROUTING_MSI)
@@ -270,11 +289,15 @@ public final class VM: Sendable {
                 msi.address_lo = UInt32(truncatingIfNeeded: address)
                 msi.address_hi = UInt32(truncatingIfNeeded: address >> 32)
                 msi.data = data
-                entry.u.msi = msi
+                // SAFETY: writes the msi member of the local entry's plain-data union, the one `type` selects.
+                unsafe entry.u.msi = msi
             }
-            entries[index] = entry
+            // SAFETY: index < routes.count, and `size` holds that many zeroed routing entries after the header.
+            unsafe entries[index] = entry
         }
-        try IOCtl.call(descriptor.rawValue, KVMB_SET_GSI_ROUTING, pointer: raw, "KVM_SET_GSI_ROUTING")
+        // SAFETY: raw is a kvm_irq_routing (the struct SET_GSI_ROUTING encodes) followed by the `nr` entries it
+        // declares, all allocated and initialized above.
+        try unsafe IOCtl.call(descriptor.rawValue, KVMB_SET_GSI_ROUTING, pointer: raw, "KVM_SET_GSI_ROUTING")
     }
 
     /// `KVM_SIGNAL_MSI`: injects one MSI; returns whether the guest accepted it (false: masked).

@@ -14,6 +14,7 @@ import KVMBindings
 ///     data.setValue(0xFA)
 /// }
 /// ```
+@safe  // SAFETY: points into the vCPU's kvm_run page; accessors check `size * count` against the page.
 public struct ExitData {
     /// The bytes of all accesses (`size * count`), in the `kvm_run` page.
     public let buffer: UnsafeMutableRawBufferPointer
@@ -24,33 +25,39 @@ public struct ExitData {
 
     /// Wraps a data area.
     public init(buffer: UnsafeMutableRawBufferPointer, size: Int, count: Int) {
-        self.buffer = buffer
+        // SAFETY: only stores the pointer; whoever formed the unsafe buffer (VCPU.decodeExit) vouches for its bounds.
+        unsafe self.buffer = unsafe buffer
         self.size = size
         self.count = count
     }
 
     /// A copy of the bytes.
-    public var bytes: [UInt8] { Array(buffer) }
+    public var bytes: [UInt8] { unsafe Array(buffer) }  // SAFETY: reads the buffer.count bytes decodeExit bounded.
 
     /// The first access as a little-endian integer.
     public var value: UInt64 {
         var result: UInt64 = 0
-        for index in 0..<min(size, 8, buffer.count) { result |= UInt64(buffer[index]) << (8 * UInt64(index)) }
+        // SAFETY: the range is clamped to buffer.count, so every read stays inside the kvm_run data area.
+        for index in unsafe 0..<min(size, 8, buffer.count) {
+            unsafe result |= UInt64(buffer[index]) << (8 * UInt64(index))
+        }
         return result
     }
 
     /// Stores `value` little-endian into every access slot (what a read returns to the guest).
     public func setValue(_ value: UInt64) {
         for access in 0..<count {
-            for index in 0..<min(size, 8) where access * size + index < buffer.count {
-                buffer[access * size + index] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index)))
+            // SAFETY: the `where` test keeps each store below buffer.count, inside the kvm_run mapping.
+            for index in 0..<min(size, 8) where unsafe access * size + index < buffer.count {
+                unsafe buffer[access * size + index] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index)))
             }
         }
     }
 
     /// Copies `bytes` into the area (extra bytes are ignored).
     public func write(_ bytes: [UInt8]) {
-        for (index, byte) in bytes.prefix(buffer.count).enumerated() { buffer[index] = byte }
+        // SAFETY: prefix(buffer.count) keeps every index inside the area; it lies in the vCPU's kvm_run mapping.
+        for (index, byte) in unsafe bytes.prefix(buffer.count).enumerated() { unsafe buffer[index] = byte }
     }
 }
 

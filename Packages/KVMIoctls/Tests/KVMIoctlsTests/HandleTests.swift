@@ -214,6 +214,13 @@ import VMMSysUtil
         #expect(throws: KVMError("KVM_GET_DIRTY_LOG", .system(.noSuchFile))) {
             _ = try vm.dirtyLog(slot: 0, size: 0x4000)
         }
+        // A slot never mapped, or a size other than the slot's: refused before KVM sizes a bitmap by the slot.
+        #expect(throws: KVMError("KVM_GET_DIRTY_LOG", .invalidArgument("slot 7 is not mapped"))) {
+            _ = try vm.dirtyLog(slot: 7, size: 0x4000)
+        }
+        #expect(throws: KVMError("KVM_GET_DIRTY_LOG", .invalidArgument("size 4096 is not slot 0's size 16384"))) {
+            _ = try vm.dirtyLog(slot: 0, size: 0x1000)
+        }
         // Bad ioeventfd length is refused before the kernel.
         let event = try EventFd()
         #expect(throws: KVMError("KVM_IOEVENTFD", .invalidArgument("length 3 is not 0, 1, 2, 4 or 8"))) {

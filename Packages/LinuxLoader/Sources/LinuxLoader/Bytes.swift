@@ -53,9 +53,9 @@ func copy(
     _ bytes: [UInt8], _ range: Range<Int>, to address: GuestAddress, memory: some GuestMemory
 ) throws(LoaderError) {
     // SAFETY: the buffer covers bytes[range], which the caller bounds-checked against the array.
-    let failure: GuestMemoryError? = bytes.withUnsafeBytes { raw in
+    let failure: GuestMemoryError? = unsafe bytes.withUnsafeBytes { raw in
         do throws(GuestMemoryError) {
-            try memory.write(UnsafeRawBufferPointer(rebasing: raw[range]), to: address)
+            try unsafe memory.write(UnsafeRawBufferPointer(rebasing: raw[range]), to: address)
             return nil
         } catch {
             return error

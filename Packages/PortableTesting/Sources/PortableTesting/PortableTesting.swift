@@ -150,7 +150,8 @@ public enum PortableTestRunner {
     /// Byte comparison of two static strings (String comparison pulls Unicode tables into Embedded builds).
     static func sameText(_ lhs: StaticString, _ rhs: StaticString) -> Bool {
         guard lhs.utf8CodeUnitCount == rhs.utf8CodeUnitCount else { return false }
-        for index in 0..<lhs.utf8CodeUnitCount where lhs.utf8Start[index] != rhs.utf8Start[index] {
+        // SAFETY: both are literals (immortal storage); index < lhs count, which the guard made equal to rhs's.
+        for index in 0..<lhs.utf8CodeUnitCount where unsafe lhs.utf8Start[index] != rhs.utf8Start[index] {
             return false
         }
         return true

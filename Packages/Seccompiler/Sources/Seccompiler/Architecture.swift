@@ -47,14 +47,17 @@ public enum Architecture: String, Hashable, Sendable, CaseIterable {
     private static func resolve(_ name: String, token: UInt32) -> Int32? {
         // A NUL would end the C string early and turn "read\0junk" into "read".
         guard !name.isEmpty, !name.utf8.contains(0) else { return nil }
-        let number = seccomp_syscall_resolve_name_arch(token, name)
+        // SAFETY: the name (non-empty, no NUL: checked above) goes as a C copy alive for the call; libseccomp reads it.
+        let number = unsafe seccomp_syscall_resolve_name_arch(token, name)
         return number >= 0 ? number : nil
     }
 
     /// The name of system call `number` on this architecture, if it has one.
     public func syscallName(_ number: Int32) -> String? {
-        guard let name = seccomp_syscall_resolve_num_arch(token, number) else { return nil }
-        defer { free(name) }
-        return String(cString: name)
+        // SAFETY: libseccomp returns a malloc'd NUL-terminated name (or NULL) that the caller owns.
+        guard let name = unsafe seccomp_syscall_resolve_num_arch(token, number) else { return nil }
+        // SAFETY: `name` is freed exactly once, by the defer, after String(cString:) has copied it.
+        defer { unsafe free(name) }
+        return unsafe String(cString: name)
     }
 }

@@ -101,11 +101,11 @@ public struct BPFProgram: Hashable, Sendable {
         result.reserveCapacity(instructions.count * BPFInstruction.byteCount)
         for instruction in instructions {
             // SAFETY: reads the two bytes of a local UInt16 inside the closure only.
-            withUnsafeBytes(of: instruction.code) { result.append(contentsOf: $0) }
+            unsafe withUnsafeBytes(of: instruction.code) { unsafe result.append(contentsOf: $0) }
             result.append(instruction.jumpIfTrue)
             result.append(instruction.jumpIfFalse)
             // SAFETY: reads the four bytes of a local UInt32 inside the closure only.
-            withUnsafeBytes(of: instruction.k) { result.append(contentsOf: $0) }
+            unsafe withUnsafeBytes(of: instruction.k) { unsafe result.append(contentsOf: $0) }
         }
         return result
     }
@@ -115,9 +115,9 @@ extension FixedWidthInteger {
     /// Assembles an integer from exactly `MemoryLayout<Self>.size` bytes in the host's order.
     fileprivate init(hostOrder bytes: ArraySlice<UInt8>) {
         var value = Self.zero
-        withUnsafeMutableBytes(of: &value) { raw in
+        unsafe withUnsafeMutableBytes(of: &value) { raw in
             // SAFETY: callers pass exactly MemoryLayout<Self>.size bytes, the size of `raw`.
-            raw.copyBytes(from: bytes)
+            unsafe raw.copyBytes(from: bytes)
         }
         self = value
     }

@@ -132,19 +132,22 @@ private struct FilterCompiler {
             }
         }
 
-        guard let context = seccomp_init(defaultAction) else {
+        // SAFETY: allocates a context owned by this function; NULL is rejected and the defer below releases it.
+        guard let context = unsafe seccomp_init(defaultAction) else {
             throw SeccompCompileError(.libseccomp(call: "seccomp_init", errno: .invalidArgument))
         }
-        defer { seccomp_release(context) }
+        // SAFETY: releases the context seccomp_init returned, once, after export has copied the program.
+        defer { unsafe seccomp_release(context) }
         if let architecture, architecture.token != seccomp_arch_native() {
-            try check(seccomp_arch_add(context, architecture.token), "seccomp_arch_add(\(architecture))")
-            try check(seccomp_arch_remove(context, 0), "seccomp_arch_remove(native)")  // SCMP_ARCH_NATIVE
+            // SAFETY: context came from seccomp_init above and is released only by the defer at scope exit.
+            try unsafe check(seccomp_arch_add(context, architecture.token), "seccomp_arch_add(\(architecture))")
+            try unsafe check(seccomp_arch_remove(context, 0), "seccomp_arch_remove(native)")  // SCMP_ARCH_NATIVE
         }
         if matchAction != defaultAction {
             for (index, rule) in resolved.enumerated() {
-                let result = rule.comparisons.withUnsafeBufferPointer { comparisons in
+                let result = unsafe rule.comparisons.withUnsafeBufferPointer { comparisons in
                     // SAFETY: libseccomp reads `count` comparisons from the buffer during the call only.
-                    seccomp_rule_add_array(
+                    unsafe seccomp_rule_add_array(
                         context, matchAction, rule.syscall, UInt32(comparisons.count), comparisons.baseAddress)
                 }
                 if result < 0 {
@@ -154,7 +157,8 @@ private struct FilterCompiler {
                 }
             }
         }
-        return try export(context)
+        // SAFETY: context is still live; the defer releases it only after export has copied the program out.
+        return try unsafe export(context)
     }
 
     private func check(_ result: Int32, _ call: String) throws(SeccompCompileError) {
@@ -183,7 +187,8 @@ private struct FilterCompiler {
         guard architecture.syscallNumber(rule.syscall) != nil else {
             throw SeccompCompileError(.unknownSyscall(clipped(rule.syscall)), position: rule.sourcePosition)
         }
-        let hostNumber = seccomp_syscall_resolve_name(rule.syscall)
+        // SAFETY: the name passed the check above (non-empty, no NUL); it is a C copy alive for the call, only read.
+        let hostNumber = unsafe seccomp_syscall_resolve_name(rule.syscall)
         if hostNumber == cseccomp_nr_error() {
             throw SeccompCompileError(.unknownSyscall(clipped(rule.syscall)), position: rule.sourcePosition)
         }
@@ -238,7 +243,8 @@ private struct FilterCompiler {
         } catch {
             throw SeccompCompileError(.export(error))
         }
-        let result = seccomp_export_bpf(context, file.descriptor.rawValue)
+        // SAFETY: context is live until the caller's defer releases it; `file` owns the descriptor until we return.
+        let result = unsafe seccomp_export_bpf(context, file.descriptor.rawValue)
         if result < 0 {
             throw SeccompCompileError(.libseccomp(call: "seccomp_export_bpf", errno: Errno(rawValue: -result)))
         }
@@ -259,9 +265,9 @@ private struct FilterCompiler {
         var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
         while done < size {
-            let count = bytes.withUnsafeMutableBytes { raw in
+            let count = unsafe bytes.withUnsafeMutableBytes { raw in
                 // SAFETY: done < size == raw.count, so the range [done, size) lies inside `bytes`.
-                pread(fd, raw.baseAddress! + done, size - done, off_t(done))
+                unsafe pread(fd, raw.baseAddress! + done, size - done, off_t(done))
             }
             if count < 0 {
                 if Errno.current == .interrupted { continue }

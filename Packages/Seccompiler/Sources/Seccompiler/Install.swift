@@ -85,10 +85,10 @@ extension BPFProgram {
             throw .noNewPrivileges(SystemError("prctl(PR_SET_NO_NEW_PRIVS)", errno: Errno(rawValue: cseccomp_errno())))
         }
         let program = instructions.map { sock_filter(code: $0.code, jt: $0.jumpIfTrue, jf: $0.jumpIfFalse, k: $0.k) }
-        let result = program.withUnsafeBufferPointer { filter in
+        let result = unsafe program.withUnsafeBufferPointer { filter in
             // SAFETY: the kernel copies `count` instructions (at most 4096, so the count fits
             // an unsigned short) from the buffer before the call returns.
-            cseccomp_install(filter.baseAddress, UInt16(filter.count), options.flags(for: scope))
+            unsafe cseccomp_install(filter.baseAddress, UInt16(filter.count), options.flags(for: scope))
         }
         if result < 0 {
             throw .seccomp(SystemError("seccomp(SECCOMP_SET_MODE_FILTER)", errno: Errno(rawValue: cseccomp_errno())))

@@ -96,23 +96,25 @@ extension BPFProgram {
         var result = cseccomp_probe_result()
         // SAFETY: the buffer is used only inside the closure, by cseccomp_probe, which has
         // reaped the child before it returns.
-        let status = program.withUnsafeBufferPointer { filter in
-            var request = cseccomp_probe_request()
-            request.filter = filter.baseAddress
-            request.count = UInt16(filter.count)
-            request.flags = options.flags(for: scope)
-            request.set_no_new_privs = options.noNewPrivileges ? 1 : 0
-            request.on_other_thread = caller == .otherThread ? 1 : 0
-            request.syscall_number = Int(number)
-            request.arguments = (
+        let status = unsafe program.withUnsafeBufferPointer { filter in
+            var request = unsafe cseccomp_probe_request()
+            // SAFETY: `filter`'s address and exact count (valid in this closure); the rest are plain integer fields.
+            unsafe request.filter = filter.baseAddress
+            unsafe request.count = UInt16(filter.count)
+            unsafe request.flags = options.flags(for: scope)
+            unsafe request.set_no_new_privs = options.noNewPrivileges ? 1 : 0
+            // SAFETY: plain integer stores into a local struct (unsafe only because it holds `filter`).
+            unsafe request.on_other_thread = caller == .otherThread ? 1 : 0
+            unsafe request.syscall_number = Int(number)
+            unsafe request.arguments = (
                 UInt(truncatingIfNeeded: padded[0]), UInt(truncatingIfNeeded: padded[1]),
                 UInt(truncatingIfNeeded: padded[2]), UInt(truncatingIfNeeded: padded[3]),
                 UInt(truncatingIfNeeded: padded[4]), UInt(truncatingIfNeeded: padded[5])
             )
-            request.timeout_ms = milliseconds
+            unsafe request.timeout_ms = milliseconds
             // SAFETY: the request points into `filter`, which outlives the call; the child works
             // on its own copy after fork, and the parent reads both only before returning.
-            return cseccomp_probe(&request, &result)
+            return unsafe cseccomp_probe(&request, &result)
         }
         if status != 0 { throw .system(SystemError("probe (mmap/fork)", errno: Errno(rawValue: cseccomp_errno()))) }
         return try outcome(of: result)

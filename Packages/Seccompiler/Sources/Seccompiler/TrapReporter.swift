@@ -23,7 +23,9 @@ import VMMSysUtil
 public enum SeccompTrapReporter {
     /// Installs the SIGSYS handler. `prefix` starts the line (63 bytes at most are kept).
     public static func install(prefix: String, exitStatus: Int32) throws(SystemError) {
-        guard cseccomp_report_traps(prefix, exitStatus) == 0 else {
+        // SAFETY: prefix travels as a NUL-terminated C copy alive for the call; the shim copies at most 63 bytes
+        // into its own buffer and keeps no pointer to it.
+        guard unsafe cseccomp_report_traps(prefix, exitStatus) == 0 else {
             throw SystemError("sigaction(SIGSYS)", errno: Errno(rawValue: cseccomp_errno()))
         }
     }

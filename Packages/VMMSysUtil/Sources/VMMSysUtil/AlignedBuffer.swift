@@ -41,6 +41,7 @@ public enum AlignmentError: Error, Hashable, Sendable, CustomStringConvertible {
 /// page.bytes[0] = 0xF4  // hlt
 /// print(UInt(bitPattern: page.bytes.baseAddress) % 4096)  // 0
 /// ```
+@safe  // SAFETY: owns its allocation (freed in deinit); users of `bytes` mark their own accesses.
 public struct AlignedBuffer: ~Copyable, @unchecked Sendable {
     // Sendable: the memory is reachable only through this non-copyable owner,
     // so it crosses threads only by moving with it.
@@ -57,13 +58,17 @@ public struct AlignedBuffer: ~Copyable, @unchecked Sendable {
     public init(byteCount: Int, alignment: Int) throws(AlignmentError) {
         if byteCount <= 0 { throw .invalidSize(byteCount) }
         if alignment <= 0 || alignment & (alignment - 1) != 0 { throw .notAPowerOfTwo(alignment) }
-        if alignment < MemoryLayout<UnsafeRawPointer>.size { throw .tooSmall(alignment) }
+        if alignment < MemoryLayout<Int>.size { throw .tooSmall(alignment) }
         var pointer: UnsafeMutableRawPointer?
-        guard posix_memalign(&pointer, alignment, byteCount) == 0, let pointer else {
+        // SAFETY: &pointer is a local out-parameter that posix_memalign fills; alignment was checked above to be a
+        // power of two >= sizeof(void *), as it requires, and on failure the result is not used.
+        guard unsafe posix_memalign(&pointer, alignment, byteCount) == 0, let pointer = unsafe pointer else {
             throw .outOfMemory(byteCount: byteCount)
         }
-        memset(pointer, 0, byteCount)
-        bytes = UnsafeMutableRawBufferPointer(start: pointer, count: byteCount)
+        // SAFETY: `pointer` is the fresh byteCount-byte block from posix_memalign, owned only by this value from
+        // here on (freed in deinit); memset and the buffer pointer cover exactly those byteCount bytes.
+        unsafe memset(pointer, 0, byteCount)
+        unsafe bytes = unsafe UnsafeMutableRawBufferPointer(start: pointer, count: byteCount)
         self.alignment = alignment
     }
 
@@ -73,7 +78,8 @@ public struct AlignedBuffer: ~Copyable, @unchecked Sendable {
     }
 
     /// The size in bytes.
-    public var count: Int { bytes.count }
+    public var count: Int { unsafe bytes.count }  // SAFETY: reads the stored length, not the memory.
 
-    deinit { free(bytes.baseAddress) }
+    // SAFETY: baseAddress came from posix_memalign in init; the type is ~Copyable, so this runs and frees it once.
+    deinit { unsafe free(bytes.baseAddress) }
 }

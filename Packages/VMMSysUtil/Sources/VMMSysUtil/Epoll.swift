@@ -82,6 +82,7 @@ public struct Epoll: ~Copyable, Sendable {
     /// let count = try epoll.wait(into: &ready)
     /// for index in 0..<count { print(ready[index]) }
     /// ```
+    @safe  // SAFETY: owns its epoll_event storage and reads it only below the count it was allocated with.
     public struct EventBuffer: ~Copyable, @unchecked Sendable {
         // Sendable: the storage is owned by this non-copyable value and only
         // reachable through it, so it moves between threads with its owner.
@@ -94,25 +95,27 @@ public struct Epoll: ~Copyable, Sendable {
         /// Allocates room for `capacity` events (at least one).
         public init(capacity: Int) {
             self.capacity = max(1, capacity)
-            storage = UnsafeMutableRawPointer.allocate(
+            // SAFETY: a fresh block of capacity * sizeof(struct epoll_event) bytes (the C size: 12, packed, on x86_64),
+            // 8-byte aligned, which suits the struct on every ABI; owned by this value and freed once in deinit.
+            unsafe storage = UnsafeMutableRawPointer.allocate(
                 byteCount: self.capacity * cvmm_epoll_event_size(), alignment: MemoryLayout<UInt64>.alignment)
         }
 
-        deinit { storage.deallocate() }
+        deinit { unsafe storage.deallocate() }  // SAFETY: allocated in init; ~Copyable, so freed once.
 
         /// The entry at `index` from the last wait (`index < count`).
         public subscript(index: Int) -> Event {
             precondition(index >= 0 && index < count, "Epoll.EventBuffer index \(index) out of 0..<\(count)")
             // SAFETY: the storage holds `capacity` epoll_event entries and index < count <= capacity.
-            let events = storage.assumingMemoryBound(to: epoll_event.self)
-            let bits = cvmm_epoll_event_bits(events, Int32(index))
-            return Event(events: Events(rawValue: bits), data: cvmm_epoll_event_data(events, Int32(index)))
+            let events = unsafe storage.assumingMemoryBound(to: epoll_event.self)
+            let bits = unsafe cvmm_epoll_event_bits(events, Int32(index))
+            return unsafe Event(events: Events(rawValue: bits), data: cvmm_epoll_event_data(events, Int32(index)))
         }
 
         /// Runs `body` with the raw entry array and records how many entries it filled.
         mutating func fill(_ body: (UnsafeMutablePointer<epoll_event>, Int32) -> Int32) -> Int32 {
             // SAFETY: the storage was allocated for `capacity` entries and epoll_wait writes at most that many.
-            let result = body(storage.assumingMemoryBound(to: epoll_event.self), Int32(clamping: capacity))
+            let result = unsafe body(storage.assumingMemoryBound(to: epoll_event.self), Int32(clamping: capacity))
             count = result > 0 ? Int(result) : 0
             return result
         }
@@ -170,8 +173,10 @@ public struct Epoll: ~Copyable, Sendable {
         let deadline = timeout.map { clock.now.advanced(by: $0) }
         var milliseconds = Self.milliseconds(timeout)
         while true {
-            let result = buffer.fill { events, capacity in
-                epoll_wait(descriptor.rawValue, events, capacity, milliseconds)
+            // SAFETY: fill passes the buffer's own storage and its capacity; epoll_wait writes at most
+            // maxevents = capacity entries there, and the pointer does not escape the closure.
+            let result = unsafe buffer.fill { events, capacity in
+                unsafe epoll_wait(descriptor.rawValue, events, capacity, milliseconds)
             }
             if result >= 0 { return Int(result) }
             let error = Errno.current

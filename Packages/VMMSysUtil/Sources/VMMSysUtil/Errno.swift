@@ -21,7 +21,9 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     public static var current: Errno { Errno(rawValue: cvmm_errno()) }
 
     /// The C library's message for this number, for example "Bad file descriptor".
-    public var description: String { String(cString: strerror(rawValue)) }
+    public var description: String { unsafe String(cString: strerror(rawValue)) }
+    // SAFETY: (`description` above) strerror returns a NUL-terminated message in static storage or, for unknown
+    // numbers, glibc's per-thread buffer (glibc >= 2.32); String(cString:) copies it before any later call reuses it.
 
     /// `EINTR`: the call was interrupted by a signal.
     public static let interrupted = Errno(rawValue: EINTR)

@@ -38,7 +38,8 @@ public struct EventFd: ~Copyable, Sendable {
     /// Adds `value` to the counter, waking any waiter.
     public func signal(_ value: UInt64 = 1) throws(SystemError) {
         var value = value
-        _ = try retryOnInterrupt("write(eventfd)") { Glibc.write(descriptor.rawValue, &value, 8) }
+        // SAFETY: &value is the local UInt64, exactly the 8 bytes an eventfd write takes; it outlives every retry.
+        _ = try retryOnInterrupt("write(eventfd)") { unsafe Glibc.write(descriptor.rawValue, &value, 8) }
     }
 
     /// Returns the counter and resets it (or decrements it by one in semaphore mode).
@@ -47,7 +48,8 @@ public struct EventFd: ~Copyable, Sendable {
     /// which case it throws `EAGAIN` (``Errno/wouldBlock``).
     public func wait() throws(SystemError) -> UInt64 {
         var value: UInt64 = 0
-        _ = try retryOnInterrupt("read(eventfd)") { Glibc.read(descriptor.rawValue, &value, 8) }
+        // SAFETY: read writes at most 8 bytes into the local UInt64 `value` (an eventfd read is exactly 8).
+        _ = try retryOnInterrupt("read(eventfd)") { unsafe Glibc.read(descriptor.rawValue, &value, 8) }
         return value
     }
 }

@@ -28,7 +28,8 @@ public struct FileDescriptor: ~Copyable, Sendable {
 
     /// Opens `path` with `open(2)`; `O_CLOEXEC` is always added.
     public static func open(_ path: String, flags: Int32, mode: mode_t = 0o600) throws(SystemError) -> FileDescriptor {
-        let fd = try retryOnInterrupt("open(\(path))") { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        // SAFETY: `path` is bridged to a NUL-terminated C string that stays valid for the whole open(2) call.
+        let fd = try retryOnInterrupt("open(\(path))") { unsafe Glibc.open(path, flags | O_CLOEXEC, mode) }
         return FileDescriptor(owning: fd)
     }
 
@@ -52,16 +53,38 @@ public struct FileDescriptor: ~Copyable, Sendable {
 
     /// Reads up to `buffer.count` bytes, retrying on `EINTR`; returns the count read (0 at end of file).
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
-        try retryOnInterrupt("read") { Glibc.read(rawValue, buffer.baseAddress, buffer.count) }
+        // SAFETY: the caller vouches (unsafe buffer parameter) that `buffer` is writable memory; read stores at most
+        // buffer.count bytes at baseAddress (nil only with count 0, which reads nothing).
+        try retryOnInterrupt("read") { unsafe Glibc.read(rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Reads from the current position to end of file, retrying on `EINTR`.
+    ///
+    /// ```swift
+    /// let kernel = try FileDescriptor.open("/boot/vmlinux", flags: O_RDONLY | O_CLOEXEC).readToEnd()
+    /// ```
+    public func readToEnd() throws(SystemError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            // withUnsafeMutableBytes rethrows untyped errors, so the result travels out as a value.
+            // SAFETY: read stores at most chunk.count bytes into the array's own storage, live for the call.
+            let result = unsafe chunk.withUnsafeMutableBytes { buffer in
+                Result { () throws(SystemError) in try unsafe read(into: buffer) }
+            }
+            let count = try result.get()
+            if count == 0 { return bytes }
+            bytes.append(contentsOf: chunk[..<count])
+        }
     }
 
     /// Writes all of `bytes`, looping over short writes and `EINTR`.
     public func write(_ bytes: [UInt8]) throws(SystemError) {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in
+            let written = unsafe bytes.withUnsafeBytes { raw in
                 // SAFETY: offset < raw.count, so the pointer and length stay inside `bytes`.
-                Glibc.write(rawValue, raw.baseAddress! + offset, raw.count - offset)
+                unsafe Glibc.write(rawValue, raw.baseAddress! + offset, raw.count - offset)
             }
             if written < 0 {
                 if Errno.current == .interrupted { continue }

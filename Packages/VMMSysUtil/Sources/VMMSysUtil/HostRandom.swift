@@ -16,7 +16,9 @@ public enum HostRandom {
         guard let base = buffer.baseAddress else { return }
         var filled = 0
         while filled < buffer.count {
-            let result = cvmm_getrandom(base + filled, buffer.count - filled, 0)
+            // SAFETY: base is non-nil and filled < buffer.count, so [base + filled, base + count) lies inside
+            // the caller's buffer (vouched for by the unsafe parameter); getrandom writes at most that length.
+            let result = unsafe cvmm_getrandom(base + filled, buffer.count - filled, 0)
             if result < 0 {
                 if cvmm_errno() == EINTR { continue }
                 throw SystemError.current("getrandom")
@@ -29,8 +31,8 @@ public enum HostRandom {
     public static func bytes(_ count: Int) throws(SystemError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         // SAFETY: fill writes exactly the array's own `count` bytes.
-        let failure: SystemError? = bytes.withUnsafeMutableBytes { raw in
-            do throws(SystemError) { try fill(raw) } catch { return error }
+        let failure: SystemError? = unsafe bytes.withUnsafeMutableBytes { raw in
+            do throws(SystemError) { try unsafe fill(raw) } catch { return error }
             return nil
         }
         if let failure { throw failure }

@@ -48,7 +48,8 @@ public struct MemFd: ~Copyable, Sendable {
 
     /// Creates a memfd called `name` (shown in /proc/PID/fd) and sizes it to `size` bytes.
     public init(name: String, size: Int, flags: Flags = []) throws(SystemError) {
-        let fd = memfd_create(name, flags.rawValue | UInt32(MFD_CLOEXEC))
+        // SAFETY: `name` is bridged to a NUL-terminated C string valid for the call; the kernel copies it.
+        let fd = unsafe memfd_create(name, flags.rawValue | UInt32(MFD_CLOEXEC))
         if fd < 0 { throw SystemError.current("memfd_create(\(name))") }
         let owned = FileDescriptor(owning: fd)  // closes the file if sizing fails
         if ftruncate(fd, off_t(size)) != 0 { throw SystemError.current("ftruncate(memfd, \(size))") }
@@ -58,7 +59,8 @@ public struct MemFd: ~Copyable, Sendable {
     /// The file's current size in bytes.
     public func size() throws(SystemError) -> Int {
         var status = stat()
-        if fstat(descriptor.rawValue, &status) != 0 { throw SystemError.current("fstat(memfd)") }
+        // SAFETY: &status is the local stat struct; fstat writes exactly one struct stat into it.
+        if unsafe fstat(descriptor.rawValue, &status) != 0 { throw SystemError.current("fstat(memfd)") }
         return Int(status.st_size)
     }
 

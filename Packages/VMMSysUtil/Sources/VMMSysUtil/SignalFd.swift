@@ -51,7 +51,8 @@ public struct SignalFd: ~Copyable, Sendable {
     /// Creates a signalfd that reports `signals` (close-on-exec). Does not block them: see ``block(_:)``.
     public init(signals: [Int32], flags: Flags = []) throws(SystemError) {
         var mask = try Self.mask(signals)
-        let fd = signalfd(-1, &mask, flags.rawValue | Int32(SFD_CLOEXEC))
+        // SAFETY: &mask is a local sigset_t; glibc's signalfd passes the kernel only its first _NSIG/8 bytes to read.
+        let fd = unsafe signalfd(-1, &mask, flags.rawValue | Int32(SFD_CLOEXEC))
         if fd < 0 { throw SystemError.current("signalfd") }
         descriptor = FileDescriptor(owning: fd)
     }
@@ -69,9 +70,10 @@ public struct SignalFd: ~Copyable, Sendable {
     /// Whether `signal` is blocked in the calling thread.
     public static func isBlocked(_ signal: Int32) throws(SystemError) -> Bool {
         var current = sigset_t()
-        let result = pthread_sigmask(SIG_BLOCK, nil, &current)
+        // SAFETY: with a nil new set, pthread_sigmask only writes the thread's mask into the local sigset_t.
+        let result = unsafe pthread_sigmask(SIG_BLOCK, nil, &current)
         if result != 0 { throw SystemError("pthread_sigmask", errno: Errno(rawValue: result)) }
-        return sigismember(&current, signal) == 1
+        return unsafe sigismember(&current, signal) == 1  // SAFETY: reads the local set; a bad number is -1.
     }
 
     /// Reads one pending signal, consuming it.
@@ -81,7 +83,8 @@ public struct SignalFd: ~Copyable, Sendable {
     public func read() throws(SystemError) -> Info {
         var record = signalfd_siginfo()
         let size = MemoryLayout<signalfd_siginfo>.size
-        let count = try retryOnInterrupt("read(signalfd)") { Glibc.read(descriptor.rawValue, &record, size) }
+        // SAFETY: `size` is MemoryLayout<signalfd_siginfo>.size, so read writes at most one record into `record`.
+        let count = try retryOnInterrupt("read(signalfd)") { unsafe Glibc.read(descriptor.rawValue, &record, size) }
         // The kernel hands out whole records only; anything else means a broken descriptor.
         if count != size { throw SystemError("read(signalfd)", errno: .invalidArgument) }
         return Info(
@@ -92,8 +95,10 @@ public struct SignalFd: ~Copyable, Sendable {
 
     static func mask(_ signals: [Int32]) throws(SystemError) -> sigset_t {
         var mask = sigset_t()
-        sigemptyset(&mask)
-        for signal in signals where sigaddset(&mask, signal) != 0 {
+        // SAFETY: both take &mask, a local sigset_t; sigaddset rejects a signal outside 1..<NSIG with -1
+        // instead of writing past the set.
+        unsafe sigemptyset(&mask)
+        for signal in signals where unsafe sigaddset(&mask, signal) != 0 {
             throw SystemError("sigaddset(\(signal))", errno: .invalidArgument)
         }
         return mask
@@ -101,7 +106,8 @@ public struct SignalFd: ~Copyable, Sendable {
 
     private static func changeMask(_ how: Int32, _ signals: [Int32], _ call: String) throws(SystemError) {
         var mask = try Self.mask(signals)
-        let result = pthread_sigmask(how, &mask, nil)
+        // SAFETY: pthread_sigmask reads one sigset_t from the local `mask`; the old mask is not requested (nil).
+        let result = unsafe pthread_sigmask(how, &mask, nil)
         if result != 0 { throw SystemError(call, errno: Errno(rawValue: result)) }
     }
 }

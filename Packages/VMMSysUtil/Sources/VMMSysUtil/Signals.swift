@@ -46,10 +46,14 @@ public struct KickSignal: Hashable, Sendable, CustomStringConvertible {
         var action = sigaction()
         // No captures, so the closure converts to a C function pointer; doing
         // nothing is async-signal-safe.
-        action.__sigaction_handler.sa_handler = { _ in }
+        // SAFETY: sa_flags has no SA_SIGINFO, so sa_handler is the union member in use; the capture-free closure
+        // is a static C function, valid for the life of the process.
+        unsafe action.__sigaction_handler.sa_handler = { _ in }
         action.sa_flags = 0  // deliberately no SA_RESTART
-        sigemptyset(&action.sa_mask)
-        if sigaction(number, &action, nil) != 0 { throw SystemError.current("sigaction(\(description))") }
+        // SAFETY: sigemptyset clears the sa_mask field of the local `action`; sigaction reads that one struct
+        // (the old action is not requested) and the kernel keeps its own copy.
+        unsafe sigemptyset(&action.sa_mask)
+        if unsafe sigaction(number, &action, nil) != 0 { throw SystemError.current("sigaction(\(description))") }
     }
 
     /// Whether this signal currently has a handler installed (not `SIG_DFL`/`SIG_IGN`).
@@ -68,9 +72,10 @@ public struct KickSignal: Hashable, Sendable, CustomStringConvertible {
     /// Whether the signal is blocked in the calling thread.
     public func isBlocked() throws(SystemError) -> Bool {
         var mask = sigset_t()
-        let result = pthread_sigmask(SIG_BLOCK, nil, &mask)
+        // SAFETY: with a nil new set, pthread_sigmask only writes the thread's mask into the local sigset_t.
+        let result = unsafe pthread_sigmask(SIG_BLOCK, nil, &mask)
         if result != 0 { throw SystemError("pthread_sigmask", errno: Errno(rawValue: result)) }
-        return sigismember(&mask, number) == 1
+        return unsafe sigismember(&mask, number) == 1  // SAFETY: reads the local set filled above.
     }
 
     /// Sends the signal to `thread` (`pthread_kill`).
@@ -84,9 +89,11 @@ public struct KickSignal: Hashable, Sendable, CustomStringConvertible {
 
     private func changeMask(_ how: Int32, _ call: String) throws(SystemError) {
         var mask = sigset_t()
-        sigemptyset(&mask)
-        sigaddset(&mask, number)
-        let result = pthread_sigmask(how, &mask, nil)
+        // SAFETY: both edit the local sigset_t `mask`; `number` was checked in init to lie in
+        // SIGRTMIN...SIGRTMAX, inside the set.
+        unsafe sigemptyset(&mask)
+        unsafe sigaddset(&mask, number)
+        let result = unsafe pthread_sigmask(how, &mask, nil)  // SAFETY: reads the local set; old mask not requested.
         if result != 0 { throw SystemError(call, errno: Errno(rawValue: result)) }
     }
 }
@@ -100,7 +107,9 @@ public enum ThreadName {
     /// try ThreadName.set("vcpu0")
     /// ```
     public static func set(_ name: String) throws(SystemError) {
-        let result = cvmm_set_thread_name(name)
+        // SAFETY: `name` is bridged to a NUL-terminated C string for the call; pthread_setname_np copies it
+        // (and refuses more than 15 bytes with ERANGE).
+        let result = unsafe cvmm_set_thread_name(name)
         // pthread_setname_np returns the error number instead of setting errno.
         guard result == 0 else { throw SystemError("pthread_setname_np", errno: Errno(rawValue: result)) }
     }

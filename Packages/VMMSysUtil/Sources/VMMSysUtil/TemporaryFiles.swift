@@ -6,7 +6,9 @@ import Glibc
 
 /// The directory for temporary files: `$TMPDIR` when set, else `/tmp`.
 func temporaryDirectoryPath() -> String {
-    if let value = getenv("TMPDIR"), value.pointee != 0 { return String(cString: value) }
+    // SAFETY: getenv points into the environment; the result is checked non-nil and copied into a String at once.
+    // Sound unless another thread calls setenv/unsetenv meanwhile (this module never does).
+    if let value = unsafe getenv("TMPDIR"), unsafe value.pointee != 0 { return unsafe String(cString: value) }
     return "/tmp"
 }
 
@@ -33,21 +35,23 @@ public struct TemporaryFile: ~Copyable, Sendable {
     /// Creates `<directory>/<prefix>-XXXXXX` with mode 0600.
     public init(prefix: String = "swift-vmm", in directory: String? = nil) throws(SystemError) {
         var template = Array("\(directory ?? temporaryDirectoryPath())/\(prefix)-XXXXXX".utf8CString)
-        let fd = mkstemp(&template)
+        // SAFETY: `template` is a local NUL-terminated array ending in XXXXXX; mkstemp rewrites those bytes in place.
+        let fd = unsafe mkstemp(&template)
         if fd < 0 { throw SystemError.current("mkstemp(\(prefix))") }
         let owned = FileDescriptor(owning: fd)
         let created = pathString(template)
         // mkstemp has no close-on-exec flag; set it before anyone can fork.
         if cvmm_fcntl_int(fd, F_SETFD, FD_CLOEXEC) != 0 {
             let error = SystemError.current("fcntl(F_SETFD)")
-            _ = unlink(created)
+            _ = unsafe unlink(created)  // SAFETY: `created` is bridged to a NUL-terminated C string alive for the call.
             throw error
         }
         path = created
         descriptor = owned
     }
 
-    deinit { _ = unlink(path) }
+    // SAFETY: `path` is bridged to a NUL-terminated C string valid for the call, which does not keep it.
+    deinit { _ = unsafe unlink(path) }
 }
 
 /// A new, uniquely named directory (`mkdtemp`), removed with everything in it
@@ -65,7 +69,9 @@ public struct TemporaryDirectory: ~Copyable, Sendable {
     /// Creates `<directory>/<prefix>-XXXXXX` with mode 0700.
     public init(prefix: String = "swift-vmm", in directory: String? = nil) throws(SystemError) {
         var template = Array("\(directory ?? temporaryDirectoryPath())/\(prefix)-XXXXXX".utf8CString)
-        guard mkdtemp(&template) != nil else { throw SystemError.current("mkdtemp(\(prefix))") }
+        // SAFETY: mkdtemp rewrites the trailing XXXXXX of the local NUL-terminated array in place; the pointer it
+        // returns (into `template`) is only compared with nil.
+        guard unsafe mkdtemp(&template) != nil else { throw SystemError.current("mkdtemp(\(prefix))") }
         path = pathString(template)
     }
 
@@ -82,24 +88,30 @@ public struct TemporaryDirectory: ~Copyable, Sendable {
 /// removed, never followed, so nothing outside the tree is touched.
 func removeTree(_ path: String) throws(SystemError) {
     var status = stat()
-    if lstat(path, &status) != 0 {
+    // SAFETY: lstat reads `path` as a temporary C string and writes one struct stat into the local `status`.
+    if unsafe lstat(path, &status) != 0 {
         if Errno.current == .noSuchFile { return }
         throw SystemError.current("lstat(\(path))")
     }
     if status.st_mode & S_IFMT != S_IFDIR {
-        if unlink(path) != 0 { throw SystemError.current("unlink(\(path))") }
+        // SAFETY: `path` is bridged to a NUL-terminated C string valid for the call, which does not keep it.
+        if unsafe unlink(path) != 0 { throw SystemError.current("unlink(\(path))") }
         return
     }
-    guard let directory = opendir(path) else { throw SystemError.current("opendir(\(path))") }
+    // SAFETY: opendir copies `path`; the DIR* stays local and is closed exactly once, after the loop.
+    guard let directory = unsafe opendir(path) else { throw SystemError.current("opendir(\(path))") }
     var children: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            // SAFETY: d_name is a NUL-terminated array inside the dirent; the prefix stops at the NUL.
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
+    // SAFETY: `directory` is open until closedir below; each dirent is used only before the next readdir.
+    while let entry = unsafe readdir(directory) {
+        // SAFETY: d_name is NUL-terminated inside this entry. It is read through a pointer up to that NUL and
+        // never copied whole: glibc packs entries at d_reclen, so the last one may end before its 256 bytes do.
+        let name = unsafe String(
+            cString: (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \.d_name)!).assumingMemoryBound(
+                to: CChar.self))
         if name != "." && name != ".." { children.append(name) }
     }
-    closedir(directory)
+    unsafe closedir(directory)  // SAFETY: the one close; no entry is used after it.
     for child in children { try removeTree(path + "/" + child) }
-    if rmdir(path) != 0 { throw SystemError.current("rmdir(\(path))") }
+    // SAFETY: `path` is bridged to a NUL-terminated C string valid for the call, which does not keep it.
+    if unsafe rmdir(path) != 0 { throw SystemError.current("rmdir(\(path))") }
 }

@@ -27,14 +27,16 @@ public enum Terminal {
     /// The descriptor's current settings (`tcgetattr`).
     public static func attributes(of descriptor: Int32) throws(SystemError) -> termios {
         var attributes = termios()
-        if tcgetattr(descriptor, &attributes) != 0 { throw SystemError.current("tcgetattr(\(descriptor))") }
+        // SAFETY: tcgetattr writes one termios into the local `attributes`.
+        if unsafe tcgetattr(descriptor, &attributes) != 0 { throw SystemError.current("tcgetattr(\(descriptor))") }
         return attributes
     }
 
     /// Applies settings to `descriptor` (`tcsetattr(TCSANOW)`), retrying on `EINTR`.
     public static func setAttributes(_ attributes: termios, of descriptor: Int32) throws(SystemError) {
         var attributes = attributes
-        _ = try retryOnInterrupt("tcsetattr(\(descriptor))") { tcsetattr(descriptor, TCSANOW, &attributes) }
+        // SAFETY: tcsetattr only reads one termios from the local copy `attributes`, alive for every retry.
+        _ = try retryOnInterrupt("tcsetattr(\(descriptor))") { unsafe tcsetattr(descriptor, TCSANOW, &attributes) }
     }
 
     /// A new pseudo-terminal pair: this process holds the controller side, the device side
@@ -60,7 +62,9 @@ public enum Terminal {
         /// Opens a controller (`posix_openpt`, close-on-exec) and unlocks its device.
         public init() throws(SystemError) {
             var name = [CChar](repeating: 0, count: 128)
-            let descriptor = cvmm_open_pseudo_terminal(&name, name.count)
+            // SAFETY: ptsname_r writes at most name.count bytes (NUL included) into the local 128-byte array,
+            // failing with ERANGE rather than overrunning it.
+            let descriptor = unsafe cvmm_open_pseudo_terminal(&name, name.count)
             if descriptor < 0 { throw SystemError.current("posix_openpt") }
             controller = FileDescriptor(owning: descriptor)
             devicePath = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -95,7 +99,7 @@ public enum Terminal {
         public init(descriptor: Int32) throws(SystemError) {
             let saved = try Terminal.attributes(of: descriptor)
             var raw = saved
-            cvmm_cfmakeraw(&raw)
+            unsafe cvmm_cfmakeraw(&raw)  // SAFETY: edits the local termios copy `raw` in place.
             try Terminal.setAttributes(raw, of: descriptor)
             self.descriptor = descriptor
             self.saved = saved

@@ -64,7 +64,8 @@ public struct TimerFd: ~Copyable, Sendable {
                 throw SystemError("timerfd_settime", errno: .invalidArgument)
             }
         }
-        if timerfd_settime(descriptor.rawValue, 0, &setting, nil) != 0 {
+        // SAFETY: timerfd_settime reads one itimerspec from the local `setting`; the old value is not requested (nil).
+        if unsafe timerfd_settime(descriptor.rawValue, 0, &setting, nil) != 0 {
             throw SystemError.current("timerfd_settime")
         }
     }
@@ -72,7 +73,8 @@ public struct TimerFd: ~Copyable, Sendable {
     /// Stops the timer; expirations already counted stay readable.
     public func disarm() throws(SystemError) {
         var setting = itimerspec()
-        if timerfd_settime(descriptor.rawValue, 0, &setting, nil) != 0 {
+        // SAFETY: reads the zeroed local itimerspec (zero disarms); the old value is not requested (nil).
+        if unsafe timerfd_settime(descriptor.rawValue, 0, &setting, nil) != 0 {
             throw SystemError.current("timerfd_settime")
         }
     }
@@ -80,7 +82,8 @@ public struct TimerFd: ~Copyable, Sendable {
     /// The time to the next expiry and the period (`timerfd_gettime`).
     public func setting() throws(SystemError) -> Setting {
         var current = itimerspec()
-        if timerfd_gettime(descriptor.rawValue, &current) != 0 { throw SystemError.current("timerfd_gettime") }
+        // SAFETY: timerfd_gettime writes one itimerspec into the local `current`.
+        if unsafe timerfd_gettime(descriptor.rawValue, &current) != 0 { throw SystemError.current("timerfd_gettime") }
         let remaining = Self.duration(current.it_value)
         let interval = Self.duration(current.it_interval)
         return Setting(remaining: remaining == .zero ? nil : remaining, interval: interval == .zero ? nil : interval)
@@ -92,7 +95,8 @@ public struct TimerFd: ~Copyable, Sendable {
     /// case it throws `EAGAIN` (``Errno/wouldBlock``) when nothing expired.
     public func wait() throws(SystemError) -> UInt64 {
         var expirations: UInt64 = 0
-        _ = try retryOnInterrupt("read(timerfd)") { Glibc.read(descriptor.rawValue, &expirations, 8) }
+        // SAFETY: read writes at most 8 bytes into the local UInt64 `expirations` (a timerfd read is exactly 8).
+        _ = try retryOnInterrupt("read(timerfd)") { unsafe Glibc.read(descriptor.rawValue, &expirations, 8) }
         return expirations
     }
 

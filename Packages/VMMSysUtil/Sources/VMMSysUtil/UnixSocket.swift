@@ -77,7 +77,8 @@ public struct UnixSocket: ~Copyable, Sendable {
     /// Creates a connected pair (`socketpair(AF_UNIX)`, close-on-exec), stream by default.
     public static func pair(type: Int32 = Int32(SOCK_STREAM.rawValue)) throws(SystemError) -> Pair {
         var ends: [Int32] = [-1, -1]
-        if socketpair(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) != 0 {
+        // SAFETY: `ends` is a local [Int32] of two elements, exactly the int[2] socketpair writes.
+        if unsafe socketpair(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) != 0 {
             throw SystemError.current("socketpair")
         }
         return Pair(
@@ -99,24 +100,28 @@ public struct UnixSocket: ~Copyable, Sendable {
         var descriptors = descriptors
         let controlSize = descriptors.isEmpty ? 0 : cvmm_scm_rights_space(descriptors.count)
         let control = UnsafeMutableRawPointer.allocate(byteCount: max(1, controlSize), alignment: 8)
-        defer { control.deallocate() }
-        control.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, controlSize))
+        // SAFETY: `control` is this function's own max(1, controlSize)-byte block: zeroed in full below and freed
+        // once on return; only the local msghdr points at it, and that does not outlive the call.
+        defer { unsafe control.deallocate() }
+        unsafe control.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, controlSize))
         // withUnsafe* rethrows untyped errors, so the typed error travels out in a Result.
-        let sent = bytes.withUnsafeMutableBytes { data -> Result<Int, SystemError> in
+        let sent = unsafe bytes.withUnsafeMutableBytes { data -> Result<Int, SystemError> in
             // SAFETY: `data` is the array's storage for this call; sendmsg only reads data.count bytes of it.
-            var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
-            var message = msghdr()
-            return withUnsafeMutablePointer(to: &vector) { vectorPointer -> Result<Int, SystemError> in
+            var vector = unsafe iovec(iov_base: data.baseAddress, iov_len: data.count)
+            var message = unsafe msghdr()
+            return unsafe withUnsafeMutablePointer(to: &vector) { vectorPointer -> Result<Int, SystemError> in
                 // SAFETY: one iovec, valid for the duration of sendmsg.
-                message.msg_iov = vectorPointer
-                message.msg_iovlen = 1
+                unsafe message.msg_iov = unsafe vectorPointer
+                unsafe message.msg_iovlen = 1
                 if !descriptors.isEmpty {
                     // SAFETY: `control` holds cvmm_scm_rights_space(count) zeroed bytes, the size the packer writes.
-                    cvmm_scm_rights_pack(&message, control, &descriptors, descriptors.count)
+                    unsafe cvmm_scm_rights_pack(&message, control, &descriptors, descriptors.count)
                 }
                 let flags = Int32(MSG_NOSIGNAL)
                 return Result { () throws(SystemError) -> Int in
-                    try retryOnInterrupt("sendmsg") { sendmsg(descriptor.rawValue, &message, flags) }
+                    // SAFETY: msg_iov is `vector` (alive in this closure) over data's own bytes, msg_control is nil or
+                    // `control` with the length the packer set; sendmsg only reads them.
+                    try retryOnInterrupt("sendmsg") { unsafe sendmsg(descriptor.rawValue, &message, flags) }
                 }
             }
         }
@@ -132,29 +137,37 @@ public struct UnixSocket: ~Copyable, Sendable {
         var bytes = [UInt8](repeating: 0, count: max(1, maxBytes))
         let controlSize = maxDescriptors == 0 ? 0 : cvmm_scm_rights_space(maxDescriptors)
         let control = UnsafeMutableRawPointer.allocate(byteCount: max(1, controlSize), alignment: 8)
-        defer { control.deallocate() }
-        control.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, controlSize))
+        // SAFETY: `control` is this function's own max(1, controlSize)-byte block: zeroed in full below and freed
+        // once on return; only the local msghdr points at it, and that does not outlive the call.
+        defer { unsafe control.deallocate() }
+        unsafe control.initializeMemory(as: UInt8.self, repeating: 0, count: max(1, controlSize))
         var received = [Int32](repeating: -1, count: max(1, maxDescriptors))
-        var message = msghdr()
-        let outcome = bytes.withUnsafeMutableBytes { data -> Result<Int, SystemError> in
+        // SAFETY: a zeroed msghdr: no name, iov or control until they are set below.
+        var message = unsafe msghdr()
+        let outcome = unsafe bytes.withUnsafeMutableBytes { data -> Result<Int, SystemError> in
             // SAFETY: the iovec covers exactly maxBytes bytes of the array's storage, alive during recvmsg.
-            var vector = iovec(iov_base: data.baseAddress, iov_len: maxBytes)
-            return withUnsafeMutablePointer(to: &vector) { vectorPointer -> Result<Int, SystemError> in
+            var vector = unsafe iovec(iov_base: data.baseAddress, iov_len: maxBytes)
+            return unsafe withUnsafeMutablePointer(to: &vector) { vectorPointer -> Result<Int, SystemError> in
                 // SAFETY: one iovec, valid for the duration of recvmsg.
-                message.msg_iov = vectorPointer
-                message.msg_iovlen = 1
-                message.msg_control = controlSize == 0 ? nil : control
-                message.msg_controllen = controlSize
+                unsafe message.msg_iov = unsafe vectorPointer
+                unsafe message.msg_iovlen = 1
+                // SAFETY: msg_controllen never exceeds the bytes allocated for `control` (0, with nil, if none wanted).
+                unsafe message.msg_control = unsafe controlSize == 0 ? nil : control
+                unsafe message.msg_controllen = controlSize
                 let flags = Int32(MSG_CMSG_CLOEXEC)
                 return Result { () throws(SystemError) -> Int in
-                    try retryOnInterrupt("recvmsg") { recvmsg(descriptor.rawValue, &message, flags) }
+                    // SAFETY: recvmsg writes at most iov_len = maxBytes bytes into `bytes` (count >= maxBytes)
+                    // and at most msg_controllen bytes into `control`, both alive for the call.
+                    try retryOnInterrupt("recvmsg") { unsafe recvmsg(descriptor.rawValue, &message, flags) }
                 }
             }
         }
         let count = try outcome.get()
-        // The unpacker walks only the control bytes the kernel reported in msg_controllen.
-        let found = controlSize == 0 ? 0 : cvmm_scm_rights_unpack(&message, &received, maxDescriptors)
-        let truncated = message.msg_flags & Int32(MSG_CTRUNC) != 0
+        // SAFETY: the unpacker walks only the msg_controllen bytes the kernel reported in `control` (freed only on
+        // return; the stale msg_iov is unused) and stores at most maxDescriptors fds into `received`, sized for them.
+        let found = unsafe controlSize == 0 ? 0 : cvmm_scm_rights_unpack(&message, &received, maxDescriptors)
+        // SAFETY: msg_flags is a plain Int32 field of the local msghdr; no pointer in it is followed.
+        let truncated = unsafe message.msg_flags & Int32(MSG_CTRUNC) != 0
         return Message(
             bytes: Array(bytes[..<count]), descriptors: Array(received[..<found]), descriptorsTruncated: truncated)
     }
@@ -174,8 +187,8 @@ extension UnixSocket {
         address.sun_family = sa_family_t(AF_UNIX)
         // SAFETY: sun_path is a fixed 108-byte field of `address`; bytes.count <= 107 was
         // checked above, so the copy stays inside it and the zeroed tail keeps the NUL.
-        withUnsafeMutableBytes(of: &address.sun_path) { field in
-            field.copyBytes(from: bytes)
+        unsafe withUnsafeMutableBytes(of: &address.sun_path) { field in
+            unsafe field.copyBytes(from: bytes)
         }
         return address
     }
@@ -200,15 +213,16 @@ extension UnixSocket {
         let socket = try streamSocket(nonBlocking: nonBlocking)
         // SAFETY: sockaddr_un is a sockaddr with a longer address field; bind reads
         // exactly MemoryLayout<sockaddr_un>.size bytes of `address`, which is alive here.
-        let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        let bound = unsafe withUnsafePointer(to: &address) { pointer in
+            unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                // SAFETY: $0 is `address` viewed as a sockaddr; the length is exactly sizeof(sockaddr_un).
+                unsafe bind(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         if bound != 0 { throw SystemError.current("bind(\(path))") }
         if Glibc.listen(socket.rawValue, backlog) != 0 {
             let error = SystemError.current("listen(\(path))")
-            _ = unlink(path)
+            _ = unsafe unlink(path)  // SAFETY: `path` is bridged to a NUL-terminated C string alive for the call.
             throw error
         }
         return socket
@@ -271,9 +285,9 @@ extension UnixSocket {
         guard var address = address(path) else { throw SystemError("connect(\(path))", errno: .invalidArgument) }
         let socket = try streamSocket(nonBlocking: nonBlocking)
         // SAFETY: as in listen(at:): connect reads sizeof(sockaddr_un) bytes of `address`.
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        let connected = unsafe withUnsafePointer(to: &address) { pointer in
+            unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                unsafe Glibc.connect(socket.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         if connected != 0 { throw SystemError.current("connect(\(path))") }

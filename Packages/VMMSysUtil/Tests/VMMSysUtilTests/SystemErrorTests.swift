@@ -1,6 +1,7 @@
 // Copyright 2026 The swift-vmm Authors.
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
+import Foundation
 import Glibc
 import Testing
 import VMMSysUtil
@@ -47,6 +48,17 @@ import VMMSysUtil
         let raw = fd.rawValue
         try fd.close()
         #expect(fcntl(raw, F_GETFD) == -1)
+    }
+
+    @Test func readToEndReadsEveryChunkAndNamesAFailure() throws {
+        // Larger than one 64 KiB chunk, so the loop runs more than once.
+        let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("read-to-end-\(getpid())").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { unlink(path) }
+        #expect(try FileDescriptor.open(path, flags: O_RDONLY).readToEnd() == bytes)
+        let directory = try FileDescriptor.open("/", flags: O_RDONLY | O_DIRECTORY)
+        #expect(throws: SystemError("read", errno: Errno(rawValue: EISDIR))) { try directory.readToEnd() }
     }
 
     @Test func releaseHandsOwnershipBack() throws {

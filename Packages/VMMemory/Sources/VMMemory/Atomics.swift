@@ -45,11 +45,12 @@ extension UInt8: GuestAtomicInteger {
     @inlinable
     public static func atomicLoad(at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) -> UInt8 {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt8> has UInt8's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt8>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt8>.self)
         switch ordering {
-        case .relaxed: return atomic.pointee.load(ordering: .relaxed)
-        case .acquireRelease: return atomic.pointee.load(ordering: .acquiring)
-        case .sequentiallyConsistent: return atomic.pointee.load(ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned UInt8 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: return unsafe atomic.pointee.load(ordering: .relaxed)
+        case .acquireRelease: return unsafe atomic.pointee.load(ordering: .acquiring)
+        case .sequentiallyConsistent: return unsafe atomic.pointee.load(ordering: .sequentiallyConsistent)
         }
     }
 
@@ -57,11 +58,12 @@ extension UInt8: GuestAtomicInteger {
     @inlinable
     public static func atomicStore(_ value: UInt8, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt8> has UInt8's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt8>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt8>.self)
         switch ordering {
-        case .relaxed: atomic.pointee.store(value, ordering: .relaxed)
-        case .acquireRelease: atomic.pointee.store(value, ordering: .releasing)
-        case .sequentiallyConsistent: atomic.pointee.store(value, ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned UInt8 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: unsafe atomic.pointee.store(value, ordering: .relaxed)
+        case .acquireRelease: unsafe atomic.pointee.store(value, ordering: .releasing)
+        case .sequentiallyConsistent: unsafe atomic.pointee.store(value, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -71,15 +73,18 @@ extension UInt8: GuestAtomicInteger {
         expected: UInt8, desired: UInt8, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering
     ) -> (exchanged: Bool, original: UInt8) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt8> has UInt8's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt8>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt8>.self)
         switch ordering {
+        // SAFETY: `atomic` is a live, aligned UInt8 in one region: the caller's duty, checked by atomicPlace.
         case .relaxed:
-            return atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
+            return unsafe atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
         case .acquireRelease:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .acquiringAndReleasing)
         case .sequentiallyConsistent:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .sequentiallyConsistent)
         }
     }
@@ -90,11 +95,12 @@ extension UInt16: GuestAtomicInteger {
     @inlinable
     public static func atomicLoad(at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) -> UInt16 {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt16> has UInt16's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt16>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt16>.self)
         switch ordering {
-        case .relaxed: return atomic.pointee.load(ordering: .relaxed)
-        case .acquireRelease: return atomic.pointee.load(ordering: .acquiring)
-        case .sequentiallyConsistent: return atomic.pointee.load(ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned UInt16 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: return unsafe atomic.pointee.load(ordering: .relaxed)
+        case .acquireRelease: return unsafe atomic.pointee.load(ordering: .acquiring)
+        case .sequentiallyConsistent: return unsafe atomic.pointee.load(ordering: .sequentiallyConsistent)
         }
     }
 
@@ -103,11 +109,12 @@ extension UInt16: GuestAtomicInteger {
     public static func atomicStore(_ value: UInt16, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering)
     {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt16> has UInt16's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt16>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt16>.self)
         switch ordering {
-        case .relaxed: atomic.pointee.store(value, ordering: .relaxed)
-        case .acquireRelease: atomic.pointee.store(value, ordering: .releasing)
-        case .sequentiallyConsistent: atomic.pointee.store(value, ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned UInt16 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: unsafe atomic.pointee.store(value, ordering: .relaxed)
+        case .acquireRelease: unsafe atomic.pointee.store(value, ordering: .releasing)
+        case .sequentiallyConsistent: unsafe atomic.pointee.store(value, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -117,15 +124,18 @@ extension UInt16: GuestAtomicInteger {
         expected: UInt16, desired: UInt16, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering
     ) -> (exchanged: Bool, original: UInt16) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt16> has UInt16's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt16>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt16>.self)
         switch ordering {
+        // SAFETY: `atomic` is a live, aligned UInt16 in one region: the caller's duty, checked by atomicPlace.
         case .relaxed:
-            return atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
+            return unsafe atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
         case .acquireRelease:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .acquiringAndReleasing)
         case .sequentiallyConsistent:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .sequentiallyConsistent)
         }
     }
@@ -136,11 +146,12 @@ extension UInt32: GuestAtomicInteger {
     @inlinable
     public static func atomicLoad(at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) -> UInt32 {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt32> has UInt32's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt32>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt32>.self)
         switch ordering {
-        case .relaxed: return atomic.pointee.load(ordering: .relaxed)
-        case .acquireRelease: return atomic.pointee.load(ordering: .acquiring)
-        case .sequentiallyConsistent: return atomic.pointee.load(ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned UInt32 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: return unsafe atomic.pointee.load(ordering: .relaxed)
+        case .acquireRelease: return unsafe atomic.pointee.load(ordering: .acquiring)
+        case .sequentiallyConsistent: return unsafe atomic.pointee.load(ordering: .sequentiallyConsistent)
         }
     }
 
@@ -149,11 +160,12 @@ extension UInt32: GuestAtomicInteger {
     public static func atomicStore(_ value: UInt32, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering)
     {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt32> has UInt32's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt32>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt32>.self)
         switch ordering {
-        case .relaxed: atomic.pointee.store(value, ordering: .relaxed)
-        case .acquireRelease: atomic.pointee.store(value, ordering: .releasing)
-        case .sequentiallyConsistent: atomic.pointee.store(value, ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned UInt32 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: unsafe atomic.pointee.store(value, ordering: .relaxed)
+        case .acquireRelease: unsafe atomic.pointee.store(value, ordering: .releasing)
+        case .sequentiallyConsistent: unsafe atomic.pointee.store(value, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -163,15 +175,18 @@ extension UInt32: GuestAtomicInteger {
         expected: UInt32, desired: UInt32, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering
     ) -> (exchanged: Bool, original: UInt32) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt32> has UInt32's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt32>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt32>.self)
         switch ordering {
+        // SAFETY: `atomic` is a live, aligned UInt32 in one region: the caller's duty, checked by atomicPlace.
         case .relaxed:
-            return atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
+            return unsafe atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
         case .acquireRelease:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .acquiringAndReleasing)
         case .sequentiallyConsistent:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .sequentiallyConsistent)
         }
     }
@@ -182,11 +197,12 @@ extension UInt64: GuestAtomicInteger {
     @inlinable
     public static func atomicLoad(at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) -> UInt64 {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt64> has UInt64's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt64>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt64>.self)
         switch ordering {
-        case .relaxed: return atomic.pointee.load(ordering: .relaxed)
-        case .acquireRelease: return atomic.pointee.load(ordering: .acquiring)
-        case .sequentiallyConsistent: return atomic.pointee.load(ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned UInt64 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: return unsafe atomic.pointee.load(ordering: .relaxed)
+        case .acquireRelease: return unsafe atomic.pointee.load(ordering: .acquiring)
+        case .sequentiallyConsistent: return unsafe atomic.pointee.load(ordering: .sequentiallyConsistent)
         }
     }
 
@@ -195,11 +211,12 @@ extension UInt64: GuestAtomicInteger {
     public static func atomicStore(_ value: UInt64, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering)
     {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt64> has UInt64's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt64>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt64>.self)
         switch ordering {
-        case .relaxed: atomic.pointee.store(value, ordering: .relaxed)
-        case .acquireRelease: atomic.pointee.store(value, ordering: .releasing)
-        case .sequentiallyConsistent: atomic.pointee.store(value, ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned UInt64 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: unsafe atomic.pointee.store(value, ordering: .relaxed)
+        case .acquireRelease: unsafe atomic.pointee.store(value, ordering: .releasing)
+        case .sequentiallyConsistent: unsafe atomic.pointee.store(value, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -209,15 +226,18 @@ extension UInt64: GuestAtomicInteger {
         expected: UInt64, desired: UInt64, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering
     ) -> (exchanged: Bool, original: UInt64) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<UInt64> has UInt64's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<UInt64>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<UInt64>.self)
         switch ordering {
+        // SAFETY: `atomic` is a live, aligned UInt64 in one region: the caller's duty, checked by atomicPlace.
         case .relaxed:
-            return atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
+            return unsafe atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
         case .acquireRelease:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .acquiringAndReleasing)
         case .sequentiallyConsistent:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .sequentiallyConsistent)
         }
     }
@@ -228,11 +248,12 @@ extension Int8: GuestAtomicInteger {
     @inlinable
     public static func atomicLoad(at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) -> Int8 {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int8> has Int8's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int8>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int8>.self)
         switch ordering {
-        case .relaxed: return atomic.pointee.load(ordering: .relaxed)
-        case .acquireRelease: return atomic.pointee.load(ordering: .acquiring)
-        case .sequentiallyConsistent: return atomic.pointee.load(ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned Int8 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: return unsafe atomic.pointee.load(ordering: .relaxed)
+        case .acquireRelease: return unsafe atomic.pointee.load(ordering: .acquiring)
+        case .sequentiallyConsistent: return unsafe atomic.pointee.load(ordering: .sequentiallyConsistent)
         }
     }
 
@@ -240,11 +261,12 @@ extension Int8: GuestAtomicInteger {
     @inlinable
     public static func atomicStore(_ value: Int8, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int8> has Int8's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int8>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int8>.self)
         switch ordering {
-        case .relaxed: atomic.pointee.store(value, ordering: .relaxed)
-        case .acquireRelease: atomic.pointee.store(value, ordering: .releasing)
-        case .sequentiallyConsistent: atomic.pointee.store(value, ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned Int8 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: unsafe atomic.pointee.store(value, ordering: .relaxed)
+        case .acquireRelease: unsafe atomic.pointee.store(value, ordering: .releasing)
+        case .sequentiallyConsistent: unsafe atomic.pointee.store(value, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -254,15 +276,18 @@ extension Int8: GuestAtomicInteger {
         expected: Int8, desired: Int8, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering
     ) -> (exchanged: Bool, original: Int8) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int8> has Int8's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int8>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int8>.self)
         switch ordering {
+        // SAFETY: `atomic` is a live, aligned Int8 in one region: the caller's duty, checked by atomicPlace.
         case .relaxed:
-            return atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
+            return unsafe atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
         case .acquireRelease:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .acquiringAndReleasing)
         case .sequentiallyConsistent:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .sequentiallyConsistent)
         }
     }
@@ -273,11 +298,12 @@ extension Int16: GuestAtomicInteger {
     @inlinable
     public static func atomicLoad(at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) -> Int16 {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int16> has Int16's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int16>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int16>.self)
         switch ordering {
-        case .relaxed: return atomic.pointee.load(ordering: .relaxed)
-        case .acquireRelease: return atomic.pointee.load(ordering: .acquiring)
-        case .sequentiallyConsistent: return atomic.pointee.load(ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned Int16 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: return unsafe atomic.pointee.load(ordering: .relaxed)
+        case .acquireRelease: return unsafe atomic.pointee.load(ordering: .acquiring)
+        case .sequentiallyConsistent: return unsafe atomic.pointee.load(ordering: .sequentiallyConsistent)
         }
     }
 
@@ -285,11 +311,12 @@ extension Int16: GuestAtomicInteger {
     @inlinable
     public static func atomicStore(_ value: Int16, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int16> has Int16's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int16>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int16>.self)
         switch ordering {
-        case .relaxed: atomic.pointee.store(value, ordering: .relaxed)
-        case .acquireRelease: atomic.pointee.store(value, ordering: .releasing)
-        case .sequentiallyConsistent: atomic.pointee.store(value, ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned Int16 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: unsafe atomic.pointee.store(value, ordering: .relaxed)
+        case .acquireRelease: unsafe atomic.pointee.store(value, ordering: .releasing)
+        case .sequentiallyConsistent: unsafe atomic.pointee.store(value, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -299,15 +326,18 @@ extension Int16: GuestAtomicInteger {
         expected: Int16, desired: Int16, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering
     ) -> (exchanged: Bool, original: Int16) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int16> has Int16's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int16>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int16>.self)
         switch ordering {
+        // SAFETY: `atomic` is a live, aligned Int16 in one region: the caller's duty, checked by atomicPlace.
         case .relaxed:
-            return atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
+            return unsafe atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
         case .acquireRelease:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .acquiringAndReleasing)
         case .sequentiallyConsistent:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .sequentiallyConsistent)
         }
     }
@@ -318,11 +348,12 @@ extension Int32: GuestAtomicInteger {
     @inlinable
     public static func atomicLoad(at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) -> Int32 {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int32> has Int32's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int32>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int32>.self)
         switch ordering {
-        case .relaxed: return atomic.pointee.load(ordering: .relaxed)
-        case .acquireRelease: return atomic.pointee.load(ordering: .acquiring)
-        case .sequentiallyConsistent: return atomic.pointee.load(ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned Int32 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: return unsafe atomic.pointee.load(ordering: .relaxed)
+        case .acquireRelease: return unsafe atomic.pointee.load(ordering: .acquiring)
+        case .sequentiallyConsistent: return unsafe atomic.pointee.load(ordering: .sequentiallyConsistent)
         }
     }
 
@@ -330,11 +361,12 @@ extension Int32: GuestAtomicInteger {
     @inlinable
     public static func atomicStore(_ value: Int32, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int32> has Int32's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int32>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int32>.self)
         switch ordering {
-        case .relaxed: atomic.pointee.store(value, ordering: .relaxed)
-        case .acquireRelease: atomic.pointee.store(value, ordering: .releasing)
-        case .sequentiallyConsistent: atomic.pointee.store(value, ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned Int32 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: unsafe atomic.pointee.store(value, ordering: .relaxed)
+        case .acquireRelease: unsafe atomic.pointee.store(value, ordering: .releasing)
+        case .sequentiallyConsistent: unsafe atomic.pointee.store(value, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -344,15 +376,18 @@ extension Int32: GuestAtomicInteger {
         expected: Int32, desired: Int32, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering
     ) -> (exchanged: Bool, original: Int32) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int32> has Int32's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int32>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int32>.self)
         switch ordering {
+        // SAFETY: `atomic` is a live, aligned Int32 in one region: the caller's duty, checked by atomicPlace.
         case .relaxed:
-            return atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
+            return unsafe atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
         case .acquireRelease:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .acquiringAndReleasing)
         case .sequentiallyConsistent:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .sequentiallyConsistent)
         }
     }
@@ -363,11 +398,12 @@ extension Int64: GuestAtomicInteger {
     @inlinable
     public static func atomicLoad(at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) -> Int64 {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int64> has Int64's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int64>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int64>.self)
         switch ordering {
-        case .relaxed: return atomic.pointee.load(ordering: .relaxed)
-        case .acquireRelease: return atomic.pointee.load(ordering: .acquiring)
-        case .sequentiallyConsistent: return atomic.pointee.load(ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned Int64 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: return unsafe atomic.pointee.load(ordering: .relaxed)
+        case .acquireRelease: return unsafe atomic.pointee.load(ordering: .acquiring)
+        case .sequentiallyConsistent: return unsafe atomic.pointee.load(ordering: .sequentiallyConsistent)
         }
     }
 
@@ -375,11 +411,12 @@ extension Int64: GuestAtomicInteger {
     @inlinable
     public static func atomicStore(_ value: Int64, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int64> has Int64's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int64>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int64>.self)
         switch ordering {
-        case .relaxed: atomic.pointee.store(value, ordering: .relaxed)
-        case .acquireRelease: atomic.pointee.store(value, ordering: .releasing)
-        case .sequentiallyConsistent: atomic.pointee.store(value, ordering: .sequentiallyConsistent)
+        // SAFETY: `atomic` is a live, aligned Int64 in one region: the caller's duty, checked by atomicPlace.
+        case .relaxed: unsafe atomic.pointee.store(value, ordering: .relaxed)
+        case .acquireRelease: unsafe atomic.pointee.store(value, ordering: .releasing)
+        case .sequentiallyConsistent: unsafe atomic.pointee.store(value, ordering: .sequentiallyConsistent)
         }
     }
 
@@ -389,15 +426,18 @@ extension Int64: GuestAtomicInteger {
         expected: Int64, desired: Int64, at pointer: UnsafeMutableRawPointer, ordering: GuestAtomicOrdering
     ) -> (exchanged: Bool, original: Int64) {
         // SAFETY: callers pass a live, aligned pointer; Atomic<Int64> has Int64's size and alignment.
-        let atomic = pointer.assumingMemoryBound(to: Atomic<Int64>.self)
+        let atomic = unsafe pointer.assumingMemoryBound(to: Atomic<Int64>.self)
         switch ordering {
+        // SAFETY: `atomic` is a live, aligned Int64 in one region: the caller's duty, checked by atomicPlace.
         case .relaxed:
-            return atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
+            return unsafe atomic.pointee.compareExchange(expected: expected, desired: desired, ordering: .relaxed)
         case .acquireRelease:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .acquiringAndReleasing)
         case .sequentiallyConsistent:
-            return atomic.pointee.compareExchange(
+            // SAFETY: the same `atomic` as above: aligned, inside one region, alive for the call.
+            return unsafe atomic.pointee.compareExchange(
                 expected: expected, desired: desired, ordering: .sequentiallyConsistent)
         }
     }
@@ -430,7 +470,8 @@ extension GuestMemory {
         guard place.available >= size else { throw .crossesRegionBoundary(address, length: size) }
         // The host mapping must be aligned too for the hardware atomic; regions
         // start page- or 64-byte aligned, so this only fails for exotic backends.
-        guard UInt(bitPattern: place.hostAddress) & UInt(alignment - 1) == 0 else {
+        // SAFETY: reads only the pointer's address bits to test alignment; nothing is dereferenced.
+        guard unsafe UInt(bitPattern: place.hostAddress) & UInt(alignment - 1) == 0 else {
             throw .misaligned(address, alignment: alignment)
         }
         return place
@@ -442,7 +483,8 @@ extension GuestMemory {
         _ type: T.Type = T.self, at address: GuestAddress, ordering: GuestAtomicOrdering = .acquireRelease
     ) throws(GuestMemoryError) -> T {
         let place = try atomicPlace(T.self, at: address)
-        return T.atomicLoad(at: place.hostAddress, ordering: ordering)
+        // SAFETY: atomicPlace checked the host pointer is aligned for Atomic<T> with >= its size left in the region.
+        return unsafe T.atomicLoad(at: place.hostAddress, ordering: ordering)
     }
 
     /// Atomically stores `value` at `address`.
@@ -451,7 +493,8 @@ extension GuestMemory {
         _ value: T, at address: GuestAddress, ordering: GuestAtomicOrdering = .acquireRelease
     ) throws(GuestMemoryError) {
         let place = try atomicPlace(T.self, at: address)
-        T.atomicStore(value, at: place.hostAddress, ordering: ordering)
+        // SAFETY: atomicPlace checked the host pointer is aligned for Atomic<T> with >= its size left in the region.
+        unsafe T.atomicStore(value, at: place.hostAddress, ordering: ordering)
         place.noteWrite(UInt64(MemoryLayout<T>.size))
     }
 
@@ -462,7 +505,8 @@ extension GuestMemory {
         expected: T, desired: T, at address: GuestAddress, ordering: GuestAtomicOrdering = .acquireRelease
     ) throws(GuestMemoryError) -> (exchanged: Bool, original: T) {
         let place = try atomicPlace(T.self, at: address)
-        let result = T.atomicCompareExchange(
+        // SAFETY: atomicPlace checked the host pointer is aligned for Atomic<T> with >= its size left in the region.
+        let result = unsafe T.atomicCompareExchange(
             expected: expected, desired: desired, at: place.hostAddress, ordering: ordering)
         if result.exchanged { place.noteWrite(UInt64(MemoryLayout<T>.size)) }
         return result

@@ -41,14 +41,18 @@ public final class DirtyBitmap: @unchecked Sendable {
         let pages = (size >> shift) + (size & (pageSize - 1) == 0 ? 0 : 1)
         let wordCount = Int((pages + 63) / 64)
         let words = UnsafeMutablePointer<Atomic<UInt64>>.allocate(capacity: Swift.max(wordCount, 1))
-        for index in 0..<Swift.max(wordCount, 1) { (words + index).initialize(to: Atomic(0)) }
-        view = DirtyBitmapView(words: words, pageShift: shift, pageCount: Int(pages))
+        // SAFETY: `words` was just allocated with capacity max(wordCount, 1); each index below it is initialized
+        // once, and the view records pageCount = pages, which needs only wordCount = ceil(pages / 64) words.
+        for index in 0..<Swift.max(wordCount, 1) { unsafe (words + index).initialize(to: Atomic(0)) }
+        view = unsafe DirtyBitmapView(words: words, pageShift: shift, pageCount: Int(pages))
     }
 
     deinit {
         let wordCount = Swift.max((view.pageCount + 63) / 64, 1)
-        view.words.deinitialize(count: wordCount)
-        view.words.deallocate()
+        // SAFETY: wordCount recomputes max(ceil(pageCount / 64), 1), the count init allocated and initialized;
+        // the bitmap owns `words` and this is the only release.
+        unsafe view.words.deinitialize(count: wordCount)
+        unsafe view.words.deallocate()
     }
 
     /// Marks every page that `[offset, offset + length)` touches; bytes past ``size`` are ignored.
@@ -58,7 +62,8 @@ public final class DirtyBitmap: @unchecked Sendable {
     /// Whether `page` has been written since the last clear (false past the end).
     public func isDirty(page: Int) -> Bool {
         guard page >= 0, page < view.pageCount else { return false }
-        return view.words[page >> 6].load(ordering: .relaxed) & (1 << UInt64(page & 63)) != 0
+        // SAFETY: 0 <= page < pageCount (guard above), so page >> 6 < ceil(pageCount / 64), an allocated word.
+        return unsafe view.words[page >> 6].load(ordering: .relaxed) & (1 << UInt64(page & 63)) != 0
     }
 
     /// Whether any page that `[offset, offset + length)` touches is dirty.
@@ -86,8 +91,9 @@ public final class DirtyBitmap: @unchecked Sendable {
         var pages: [Int] = []
         let wordCount = (view.pageCount + 63) / 64
         for index in 0..<wordCount {
+            // SAFETY: index < ceil(pageCount / 64), the number of words init allocated and initialized.
             var word =
-                clearing
+                unsafe clearing
                 ? view.words[index].exchange(0, ordering: .acquiringAndReleasing)
                 : view.words[index].load(ordering: .acquiring)
             while word != 0 {
@@ -103,6 +109,7 @@ public final class DirtyBitmap: @unchecked Sendable {
 /// The storage of a ``DirtyBitmap`` without reference counting, kept next to a
 /// region's host address in the lookup table so writes need no retain/release.
 /// Valid while the ``DirtyBitmap`` that made it is alive (its region keeps it).
+@safe  // SAFETY: the word pointer is dereferenced only for bit indexes below the page count it was made for.
 @frozen
 public struct DirtyBitmapView: @unchecked Sendable {
     // @unchecked: the pointer refers to Atomic words owned by a DirtyBitmap.
@@ -112,7 +119,9 @@ public struct DirtyBitmapView: @unchecked Sendable {
 
     @inlinable
     init(words: UnsafeMutablePointer<Atomic<UInt64>>, pageShift: UInt64, pageCount: Int) {
-        self.words = words
+        // SAFETY: only stores the pointer; the one caller, DirtyBitmap.init, passes words covering pageCount bits
+        // that the DirtyBitmap owns and frees only in its deinit.
+        unsafe self.words = unsafe words
         self.pageShift = pageShift
         self.pageCount = pageCount
     }
@@ -133,8 +142,10 @@ public struct DirtyBitmapView: @unchecked Sendable {
             let mask: UInt64 = bitsInWord == 64 ? ~0 : ((1 << bitsInWord) - 1) << bit
             // Skip the atomic read-modify-write when the bits are already set: the
             // common case for repeated writes to the same page.
-            if words[word].load(ordering: .relaxed) & mask != mask {
-                words[word].bitwiseOr(mask, ordering: .releasing)
+            // SAFETY: page <= lastPage <= pageCount - 1, so word = page >> 6 < ceil(pageCount / 64), an allocated word;
+            // valid while the DirtyBitmap lives (its region keeps it alive).
+            if unsafe words[word].load(ordering: .relaxed) & mask != mask {
+                unsafe words[word].bitwiseOr(mask, ordering: .releasing)
             }
             page += bitsInWord
         }

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR BSD-3-Clause
 
 /// Where a guest address lives in the host: the answer of ``GuestMemory/resolve(_:)``.
+@safe  // SAFETY: the host pointer is valid for `available` bytes; each use is an `unsafe` expression bounded by it.
 @frozen
 public struct ResolvedAddress: @unchecked Sendable {
     // @unchecked: a host pointer into guest memory, shared by design.
@@ -23,7 +24,9 @@ public struct ResolvedAddress: @unchecked Sendable {
         hostAddress: UnsafeMutableRawPointer, available: UInt64, regionIndex: Int, regionOffset: MemoryRegionAddress,
         dirty: DirtyBitmapView?
     ) {
-        self.hostAddress = hostAddress
+        // SAFETY: only stores the pointer; calling this init is itself unsafe (raw-pointer parameter), and its one
+        // caller, GuestMemoryMap.resolve, passes a pointer valid for `available` bytes of a live region.
+        unsafe self.hostAddress = unsafe hostAddress
         self.available = available
         self.regionIndex = regionIndex
         self.regionOffset = regionOffset
@@ -125,7 +128,8 @@ extension GuestMemory {
     public func slices(at address: GuestAddress, length: UInt64) throws(GuestMemoryError) -> [VolatileSlice] {
         var pieces: [VolatileSlice] = []
         try forEachPiece(at: address, length: length) { place, _, chunk in
-            pieces.append(
+            // SAFETY: forEachPiece gives chunk <= place.available, so the slice stays inside the resolved region.
+            unsafe pieces.append(
                 VolatileSlice(
                     base: place.hostAddress, count: chunk, dirty: place.dirty, dirtyOffset: place.regionOffset.rawValue)
             )
@@ -141,7 +145,8 @@ extension GuestMemory {
         }
         guard let place = resolve(address) else { throw .unmappedAddress(address) }
         guard length <= place.available else { throw .crossesRegionBoundary(address, length: length) }
-        return VolatileSlice(
+        // SAFETY: length <= place.available (guard above), so the slice stays inside the resolved region.
+        return unsafe VolatileSlice(
             base: place.hostAddress, count: Int(length), dirty: place.dirty, dirtyOffset: place.regionOffset.rawValue)
     }
 
@@ -150,7 +155,8 @@ extension GuestMemory {
     public func read(into buffer: UnsafeMutableRawBufferPointer, from address: GuestAddress) throws(GuestMemoryError) {
         guard let destination = buffer.baseAddress else { return }
         try forEachPiece(at: address, length: UInt64(buffer.count)) { place, done, chunk in
-            (destination + done).copyMemory(from: place.hostAddress, byteCount: chunk)
+            // SAFETY: chunk <= place.available bounds the guest side; done + chunk <= buffer.count the destination.
+            unsafe (destination + done).copyMemory(from: place.hostAddress, byteCount: chunk)
         }
     }
 
@@ -159,7 +165,8 @@ extension GuestMemory {
     public func write(_ bytes: UnsafeRawBufferPointer, to address: GuestAddress) throws(GuestMemoryError) {
         guard let source = bytes.baseAddress else { return }
         try forEachPiece(at: address, length: UInt64(bytes.count)) { place, done, chunk in
-            place.hostAddress.copyMemory(from: source + done, byteCount: chunk)
+            // SAFETY: chunk <= place.available bounds the guest side; done + chunk <= bytes.count the source.
+            unsafe place.hostAddress.copyMemory(from: source + done, byteCount: chunk)
             place.noteWrite(UInt64(chunk))
         }
     }
@@ -169,9 +176,12 @@ extension GuestMemory {
     public func read(count: Int, from address: GuestAddress) throws(GuestMemoryError) -> [UInt8] {
         guard count >= 0 else { throw .addressOverflow(address, length: UInt64(truncatingIfNeeded: count)) }
         try checkRange(at: address, length: UInt64(count))
-        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            // The range was checked above and regions never change, so this read cannot fail.
-            initialized = (try? read(into: UnsafeMutableRawBufferPointer(buffer), from: address)) != nil ? count : 0
+        // SAFETY: read(into:) writes at most buffer.count (= count) bytes; all are claimed only if it completed.
+        return unsafe [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            // SAFETY: `buffer` is the new array's storage of `count` bytes; the range was checked above and regions
+            // never change, so this read cannot fail.
+            initialized =
+                unsafe (try? read(into: UnsafeMutableRawBufferPointer(buffer), from: address)) != nil ? count : 0
         }
     }
 
@@ -180,9 +190,9 @@ extension GuestMemory {
     public func write(_ bytes: [UInt8], to address: GuestAddress) throws(GuestMemoryError) {
         // Array.withUnsafeBytes rethrows untyped errors, so the typed error is carried out as a value.
         // SAFETY: the closure only reads `source`, which is valid for the call.
-        let failure: GuestMemoryError? = bytes.withUnsafeBytes { source in
+        let failure: GuestMemoryError? = unsafe bytes.withUnsafeBytes { source in
             do throws(GuestMemoryError) {
-                try write(source, to: address)
+                try unsafe write(source, to: address)
                 return nil
             } catch {
                 return error
@@ -195,7 +205,8 @@ extension GuestMemory {
     @inlinable
     public func fill(_ byte: UInt8, count: UInt64, at address: GuestAddress) throws(GuestMemoryError) {
         try forEachPiece(at: address, length: count) { place, _, chunk in
-            place.hostAddress.initializeMemory(as: UInt8.self, repeating: byte, count: chunk)
+            // SAFETY: chunk <= place.available, so the fill stays inside the resolved region.
+            unsafe place.hostAddress.initializeMemory(as: UInt8.self, repeating: byte, count: chunk)
             place.noteWrite(UInt64(chunk))
         }
     }
@@ -206,7 +217,8 @@ extension GuestMemory {
         _: T.Type = T.self, from address: GuestAddress
     ) throws(GuestMemoryError) -> T {
         if let place = resolve(address), place.available >= UInt64(MemoryLayout<T>.size) {
-            return T(littleEndian: place.hostAddress.loadUnaligned(as: T.self))
+            // SAFETY: place.available >= MemoryLayout<T>.size (checked above); loadUnaligned needs no alignment.
+            return unsafe T(littleEndian: place.hostAddress.loadUnaligned(as: T.self))
         }
         return T(littleEndian: try readValue(T.self, from: address))
     }
@@ -217,7 +229,8 @@ extension GuestMemory {
         _ value: T, to address: GuestAddress
     ) throws(GuestMemoryError) {
         if let place = resolve(address), place.available >= UInt64(MemoryLayout<T>.size) {
-            place.hostAddress.storeBytes(of: value.littleEndian, as: T.self)
+            // SAFETY: place.available >= MemoryLayout<T>.size (checked above); storeBytes needs no alignment.
+            unsafe place.hostAddress.storeBytes(of: value.littleEndian, as: T.self)
             place.noteWrite(UInt64(MemoryLayout<T>.size))
             return
         }
@@ -236,14 +249,16 @@ extension GuestMemory {
     {
         let size = MemoryLayout<T>.size
         if let place = resolve(address), place.available >= UInt64(size) {
-            return place.hostAddress.loadUnaligned(as: T.self)
+            // SAFETY: place.available >= size (checked above); loadUnaligned needs no alignment.
+            return unsafe place.hostAddress.loadUnaligned(as: T.self)
         }
         try checkRange(at: address, length: UInt64(size))
         // Spans regions: gather the bytes into an aligned temporary first.
         let temporary = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: MemoryLayout<T>.alignment)
-        defer { temporary.deallocate() }
-        try read(into: temporary, from: address)
-        return temporary.baseAddress!.loadUnaligned(as: T.self)
+        // SAFETY: our own size-byte buffer aligned for T, freed once by defer; read(into:) fills it before the load.
+        defer { unsafe temporary.deallocate() }
+        try unsafe read(into: temporary, from: address)
+        return unsafe temporary.baseAddress!.loadUnaligned(as: T.self)
     }
 
     /// Writes a plain value's bytes at `address` in host layout (any alignment; may span regions).
@@ -251,12 +266,13 @@ extension GuestMemory {
     public func writeValue<T: BitwiseCopyable>(_ value: T, to address: GuestAddress) throws(GuestMemoryError) {
         let size = MemoryLayout<T>.size
         if let place = resolve(address), place.available >= UInt64(size) {
-            place.hostAddress.storeBytes(of: value, as: T.self)
+            // SAFETY: place.available >= size (checked above); storeBytes needs no alignment.
+            unsafe place.hostAddress.storeBytes(of: value, as: T.self)
             place.noteWrite(UInt64(size))
             return
         }
         var copy = value
         // SAFETY: the buffer covers exactly the bytes of the local `copy` for the call.
-        try withUnsafeBytes(of: &copy) { bytes throws(GuestMemoryError) in try write(bytes, to: address) }
+        try unsafe withUnsafeBytes(of: &copy) { bytes throws(GuestMemoryError) in try unsafe write(bytes, to: address) }
     }
 }

@@ -26,6 +26,7 @@ public struct GuestMemoryMap<Region: GuestMemoryRegion>: GuestMemory, @unchecked
     @usableFromInline let spans: [RegionSpan]
 
     /// The lookup table entry for one region.
+    @safe  // SAFETY: the host pointer covers the span's length; lookups hand it out only with that bound.
     @frozen
     @usableFromInline
     struct RegionSpan {
@@ -38,7 +39,9 @@ public struct GuestMemoryMap<Region: GuestMemoryRegion>: GuestMemory, @unchecked
         init(first: UInt64, last: UInt64, host: UnsafeMutableRawPointer, dirty: DirtyBitmapView?) {
             self.first = first
             self.last = last
-            self.host = host
+            // SAFETY: only stores the pointer; the one caller (init below) passes a region's hostAddress, which is
+            // valid for last - first + 1 bytes while the map's `regions` array keeps that region alive.
+            unsafe self.host = unsafe host
             self.dirty = dirty
         }
     }
@@ -58,7 +61,9 @@ public struct GuestMemoryMap<Region: GuestMemoryRegion>: GuestMemory, @unchecked
             if let previous = spans.last, previous.last >= region.startAddress.rawValue {
                 throw .overlappingRegions(GuestAddress(previous.first), region.startAddress)
             }
-            spans.append(
+            // SAFETY: the span pairs the region's own host pointer with its own extent [start, last]; the region is
+            // kept alive by `regions`, so the pointer stays valid for the map's lifetime.
+            unsafe spans.append(
                 RegionSpan(
                     first: region.startAddress.rawValue, last: last.rawValue, host: region.hostAddress,
                     dirty: region.dirtyBitmap?.view))
@@ -90,7 +95,7 @@ public struct GuestMemoryMap<Region: GuestMemoryRegion>: GuestMemory, @unchecked
     public func resolve(_ address: GuestAddress) -> ResolvedAddress? {
         let target = address.rawValue
         // SAFETY: every index read below is in 0..<spans.count: `low + half < low + count <= spans.count`.
-        return spans.withUnsafeBufferPointer { table -> ResolvedAddress? in
+        return unsafe spans.withUnsafeBufferPointer { table -> ResolvedAddress? in
             // Search for the last span whose first byte is <= target: the candidate
             // range [low, low + count) always holds it and halves each step. Small
             // tables (the usual VM layout) use a conditional move, which beats a
@@ -103,20 +108,25 @@ public struct GuestMemoryMap<Region: GuestMemoryRegion>: GuestMemory, @unchecked
             if count <= 4 {
                 while count > 1 {
                     let half = count >> 1
-                    low = table[low &+ half].first <= target ? low &+ half : low
+                    // SAFETY: half < count and low + count <= table.count, so low + half is in bounds.
+                    low = unsafe table[low &+ half].first <= target ? low &+ half : low
                     count &-= half
                 }
             } else {
                 while count > 1 {
                     let half = count >> 1
-                    if table[low &+ half].first <= target { low &+= half }
+                    // SAFETY: half < count and low + count <= table.count, so low + half is in bounds.
+                    if unsafe table[low &+ half].first <= target { low &+= half }
                     count &-= half
                 }
             }
-            let span = table[low]
+            // SAFETY: count started > 0 and ends at 1 with low + 1 <= table.count, so `low` is in bounds.
+            let span = unsafe table[low]
             guard target >= span.first, target <= span.last else { return nil }
             let offset = target &- span.first
-            return ResolvedAddress(
+            // SAFETY: first <= target <= last, so offset < region size (<= Int.max, checked in init) and host + offset
+            // stays in the region; `available` is exactly the bytes from target to the region's last byte.
+            return unsafe ResolvedAddress(
                 hostAddress: span.host + Int(truncatingIfNeeded: offset), available: span.last &- target &+ 1,
                 regionIndex: low, regionOffset: MemoryRegionAddress(offset), dirty: span.dirty)
         }

@@ -56,7 +56,9 @@ extension GuestMemoryRegion {
         guard offset.rawValue <= size, length <= size - offset.rawValue else {
             throw .regionOffsetOutOfRange(offset, length: length, regionSize: size)
         }
-        return VolatileSlice(
+        // SAFETY: the guard keeps [offset, offset + length) inside the region, whose hostAddress is valid for
+        // `size` bytes (GuestMemoryRegion contract); the slice is bounded by `length`.
+        return unsafe VolatileSlice(
             base: hostAddress + Int(offset.rawValue), count: Int(length),
             dirty: dirtyBitmap?.view, dirtyOffset: offset.rawValue)
     }
@@ -64,7 +66,8 @@ extension GuestMemoryRegion {
     /// A view of the whole region.
     @inlinable
     public var wholeSlice: VolatileSlice {
-        VolatileSlice(base: hostAddress, count: Int(size), dirty: dirtyBitmap?.view, dirtyOffset: 0)
+        // SAFETY: hostAddress is valid for exactly `size` bytes while the region lives (GuestMemoryRegion contract).
+        unsafe VolatileSlice(base: hostAddress, count: Int(size), dirty: dirtyBitmap?.view, dirtyOffset: 0)
     }
 }
 
@@ -77,6 +80,7 @@ extension GuestMemoryRegion {
 /// let memory = try GuestMemoryMap(regions: [low, high])
 /// try memory.writeLittleEndian(UInt64(1), to: GuestAddress(0xffc))  // spans both regions
 /// ```
+@safe  // SAFETY: owns its allocation (freed in deinit) and hands out its base only with its size.
 public final class BufferRegion: GuestMemoryRegion, @unchecked Sendable {
     // @unchecked: the fields never change after init; the bytes are guest memory,
     // which the guest and device threads share by design.
@@ -100,10 +104,13 @@ public final class BufferRegion: GuestMemoryRegion, @unchecked Sendable {
         guard size <= UInt64(Int.max) else { throw .hostAllocationFailed(size: size) }
         startAddress = start
         self.size = size
-        hostAddress = UnsafeMutableRawPointer.allocate(byteCount: Int(size), alignment: 64)
-        hostAddress.initializeMemory(as: UInt8.self, repeating: 0, count: Int(size))
+        // SAFETY: a fresh allocation of Int(size) bytes (size <= Int.max checked above), owned by this object;
+        // it is zero-filled over exactly that length before anyone can see it.
+        unsafe hostAddress = UnsafeMutableRawPointer.allocate(byteCount: Int(size), alignment: 64)
+        unsafe hostAddress.initializeMemory(as: UInt8.self, repeating: 0, count: Int(size))
         dirtyBitmap = trackDirtyPages ? DirtyBitmap(size: size) : nil
     }
 
-    deinit { hostAddress.deallocate() }
+    // SAFETY: hostAddress came from `allocate` in init and is freed only here, once, when the last reference goes.
+    deinit { unsafe hostAddress.deallocate() }
 }

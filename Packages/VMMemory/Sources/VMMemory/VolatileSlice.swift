@@ -18,6 +18,7 @@
 /// let header = try slice.subslice(at: 0, length: 4)
 /// print(try header.loadLittleEndian(UInt16.self, at: 2))  // 4660
 /// ```
+@safe  // SAFETY: every access through the base pointer is checked against `count` first.
 @frozen
 public struct VolatileSlice: @unchecked Sendable {
     // @unchecked: a slice is a pointer and a length into guest memory, which
@@ -33,7 +34,9 @@ public struct VolatileSlice: @unchecked Sendable {
 
     @inlinable
     init(base: UnsafeMutableRawPointer, count: Int, dirty: DirtyBitmapView?, dirtyOffset: UInt64) {
-        self.baseAddress = base
+        // SAFETY: only stores the pointer; this internal init's callers (region/memory slice, subslice) all pass a
+        // base valid for `count` bytes, checked against the region's or parent slice's bounds first.
+        unsafe self.baseAddress = unsafe base
         self.count = count
         self.dirty = dirty
         self.dirtyOffset = dirtyOffset
@@ -63,7 +66,8 @@ public struct VolatileSlice: @unchecked Sendable {
     @inlinable
     public func subslice(at offset: UInt64, length: UInt64) throws(GuestMemoryError) -> VolatileSlice {
         try check(offset, length)
-        return VolatileSlice(
+        // SAFETY: check(offset, length) keeps [offset, offset + length) inside this slice.
+        return unsafe VolatileSlice(
             base: baseAddress + Int(offset), count: Int(length), dirty: dirty, dirtyOffset: dirtyOffset &+ offset)
     }
 
@@ -72,7 +76,8 @@ public struct VolatileSlice: @unchecked Sendable {
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64 = 0) throws(GuestMemoryError) {
         try check(offset, UInt64(buffer.count))
         guard let destination = buffer.baseAddress else { return }
-        destination.copyMemory(from: baseAddress + Int(offset), byteCount: buffer.count)
+        // SAFETY: check above keeps [offset, offset + buffer.count) in the slice; the destination is that long.
+        unsafe destination.copyMemory(from: baseAddress + Int(offset), byteCount: buffer.count)
     }
 
     /// Copies `bytes` into the slice starting at `offset`.
@@ -80,7 +85,8 @@ public struct VolatileSlice: @unchecked Sendable {
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64 = 0) throws(GuestMemoryError) {
         try check(offset, UInt64(bytes.count))
         guard let source = bytes.baseAddress else { return }
-        (baseAddress + Int(offset)).copyMemory(from: source, byteCount: bytes.count)
+        // SAFETY: check above keeps [offset, offset + bytes.count) in the slice; the source is that long.
+        unsafe (baseAddress + Int(offset)).copyMemory(from: source, byteCount: bytes.count)
         noteWrite(offset, UInt64(bytes.count))
     }
 
@@ -92,9 +98,9 @@ public struct VolatileSlice: @unchecked Sendable {
                 offset: offset, length: UInt64(truncatingIfNeeded: count), sliceSize: UInt64(self.count))
         }
         try check(offset, UInt64(count))
-        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        return unsafe [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             // SAFETY: the check above keeps [offset, offset + count) inside the slice.
-            UnsafeMutableRawBufferPointer(buffer).copyMemory(
+            unsafe UnsafeMutableRawBufferPointer(buffer).copyMemory(
                 from: UnsafeRawBufferPointer(start: baseAddress + Int(offset), count: count))
             initialized = count
         }
@@ -105,9 +111,9 @@ public struct VolatileSlice: @unchecked Sendable {
     public func write(_ bytes: [UInt8], at offset: UInt64 = 0) throws(GuestMemoryError) {
         try check(offset, UInt64(bytes.count))
         // SAFETY: the check above keeps [offset, offset + bytes.count) inside the slice.
-        bytes.withUnsafeBytes { source in
+        unsafe bytes.withUnsafeBytes { source in
             guard let start = source.baseAddress else { return }
-            (baseAddress + Int(offset)).copyMemory(from: start, byteCount: source.count)
+            unsafe (baseAddress + Int(offset)).copyMemory(from: start, byteCount: source.count)
         }
         noteWrite(offset, UInt64(bytes.count))
     }
@@ -118,7 +124,8 @@ public struct VolatileSlice: @unchecked Sendable {
         _: T.Type = T.self, at offset: UInt64
     ) throws(GuestMemoryError) -> T {
         try check(offset, UInt64(MemoryLayout<T>.size))
-        return T(littleEndian: baseAddress.loadUnaligned(fromByteOffset: Int(offset), as: T.self))
+        // SAFETY: check above keeps the T-sized read at `offset` inside the slice; loadUnaligned needs no alignment.
+        return unsafe T(littleEndian: baseAddress.loadUnaligned(fromByteOffset: Int(offset), as: T.self))
     }
 
     /// Writes `value` as a little-endian integer at `offset` (any alignment).
@@ -127,14 +134,16 @@ public struct VolatileSlice: @unchecked Sendable {
         _ value: T, at offset: UInt64
     ) throws(GuestMemoryError) {
         try check(offset, UInt64(MemoryLayout<T>.size))
-        baseAddress.storeBytes(of: value.littleEndian, toByteOffset: Int(offset), as: T.self)
+        // SAFETY: check above keeps the T-sized write at `offset` inside the slice; storeBytes needs no alignment.
+        unsafe baseAddress.storeBytes(of: value.littleEndian, toByteOffset: Int(offset), as: T.self)
         noteWrite(offset, UInt64(MemoryLayout<T>.size))
     }
 
     /// Sets every byte of the slice to `byte`.
     @inlinable
     public func fill(_ byte: UInt8) {
-        baseAddress.initializeMemory(as: UInt8.self, repeating: byte, count: count)
+        // SAFETY: writes exactly `count` bytes from the base: the slice's own extent.
+        unsafe baseAddress.initializeMemory(as: UInt8.self, repeating: byte, count: count)
         noteWrite(0, UInt64(count))
     }
 
@@ -144,7 +153,8 @@ public struct VolatileSlice: @unchecked Sendable {
     public func copy(to destination: VolatileSlice) -> Int {
         let length = Swift.min(count, destination.count)
         // memmove: two slices of the same guest memory may overlap.
-        destination.baseAddress.copyMemory(from: baseAddress, byteCount: length)
+        // SAFETY: length <= both counts, so each side stays in its slice; copyMemory allows overlapping ranges.
+        unsafe destination.baseAddress.copyMemory(from: baseAddress, byteCount: length)
         destination.noteWrite(0, UInt64(length))
         return length
     }

@@ -35,10 +35,10 @@ public enum GuestMemoryIOError: Error, Equatable, Sendable, CustomStringConverti
     }
 }
 
-/// Scatter-gather I/O between file descriptors and guest memory: `preadv` and
-/// `pwritev` (or `readv`/`writev` without an offset) on the host pieces of a guest
-/// range, so data moves straight between the kernel and guest RAM with no bounce
-/// buffer. The range may span regions; it is validated before any I/O starts.
+/// Scatter-gather I/O between file descriptors and guest memory by address: the
+/// range may span regions and is validated before any I/O starts; the transfer is
+/// one ``GuestIOVectors`` call (or its `…Fully` loop), so data moves straight
+/// between the kernel and guest RAM with no bounce buffer.
 extension GuestMemory {
     /// Reads up to `length` bytes from `descriptor` into guest memory at `address`;
     /// returns the byte count (short at end of file, or as the kernel decides).
@@ -48,21 +48,10 @@ extension GuestMemory {
     public func read(
         from descriptor: Int32, fileOffset: Int64?, into address: GuestAddress, length: Int
     ) throws(GuestMemoryIOError) -> Int {
-        let pieces = try pieces(at: address, length: length)
-        let count = try transfer(pieces) { vectors, count in
-            if let fileOffset { return preadv(descriptor, vectors, count, off_t(fileOffset)) }
-            return readv(descriptor, vectors, count)
-        } call: {
-            fileOffset == nil ? "readv" : "preadv"
+        let vectors = try vectors(at: address, length: length)
+        do { return try vectors.read(from: descriptor, at: fileOffset.map { UInt64(bitPattern: $0) }) } catch {
+            throw .system(error)
         }
-        // The kernel wrote guest memory: record it like any other VMM write.
-        var remaining = count
-        for piece in pieces where remaining > 0 {
-            let written = Swift.min(remaining, piece.count)
-            (try? piece.subslice(at: 0, length: UInt64(written)))?.markDirty()
-            remaining -= written
-        }
-        return count
     }
 
     /// Writes up to `length` bytes of guest memory at `address` to `descriptor`;
@@ -73,12 +62,9 @@ extension GuestMemory {
     public func write(
         to descriptor: Int32, fileOffset: Int64?, from address: GuestAddress, length: Int
     ) throws(GuestMemoryIOError) -> Int {
-        let pieces = try pieces(at: address, length: length)
-        return try transfer(pieces) { vectors, count in
-            if let fileOffset { return pwritev(descriptor, vectors, count, off_t(fileOffset)) }
-            return writev(descriptor, vectors, count)
-        } call: {
-            fileOffset == nil ? "writev" : "pwritev"
+        let vectors = try vectors(at: address, length: length)
+        do { return try vectors.write(to: descriptor, at: fileOffset.map { UInt64(bitPattern: $0) }) } catch {
+            throw .system(error)
         }
     }
 
@@ -86,61 +72,25 @@ extension GuestMemory {
     public func readExactly(
         from descriptor: Int32, fileOffset: Int64?, into address: GuestAddress, length: Int
     ) throws(GuestMemoryIOError) {
-        try checkIO(address, length)
-        var done = 0
-        while done < length {
-            let count = try read(
-                from: descriptor, fileOffset: fileOffset.map { $0 + Int64(done) },
-                into: GuestAddress(address.rawValue + UInt64(done)), length: length - done)
-            if count == 0 { throw .endOfFile(transferred: done, requested: length) }
-            done += count
-        }
+        var vectors = try vectors(at: address, length: length)
+        try vectors.readFully(from: descriptor, at: fileOffset.map { UInt64(bitPattern: $0) })
     }
 
     /// Writes exactly `length` bytes, looping over short writes.
     public func writeAll(
         to descriptor: Int32, fileOffset: Int64?, from address: GuestAddress, length: Int
     ) throws(GuestMemoryIOError) {
-        try checkIO(address, length)
-        var done = 0
-        while done < length {
-            let count = try write(
-                to: descriptor, fileOffset: fileOffset.map { $0 + Int64(done) },
-                from: GuestAddress(address.rawValue + UInt64(done)), length: length - done)
-            if count == 0 { throw .endOfFile(transferred: done, requested: length) }
-            done += count
-        }
+        var vectors = try vectors(at: address, length: length)
+        try vectors.writeFully(to: descriptor, at: fileOffset.map { UInt64(bitPattern: $0) })
     }
 
-    private func checkIO(_ address: GuestAddress, _ length: Int) throws(GuestMemoryIOError) {
+    /// The validated range as vectors (a negative length or a range outside guest memory
+    /// fails before any I/O).
+    private func vectors(at address: GuestAddress, length: Int) throws(GuestMemoryIOError) -> GuestIOVectors {
         guard length >= 0 else { throw .memory(.addressOverflow(address, length: UInt64(truncatingIfNeeded: length))) }
-        do { try checkRange(at: address, length: UInt64(length)) } catch { throw .memory(error) }
-    }
-
-    private func pieces(at address: GuestAddress, length: Int) throws(GuestMemoryIOError) -> [VolatileSlice] {
-        try checkIO(address, length)
-        do { return try slices(at: address, length: UInt64(length)) } catch { throw .memory(error) }
-    }
-
-    /// Runs one vectored call over at most 1024 pieces (Linux's UIO_MAXIOV; IOV_MAX does
-    /// not import), retrying on EINTR. More pieces come back as a short count.
-    private func transfer(
-        _ pieces: [VolatileSlice], _ body: (UnsafePointer<iovec>, Int32) -> Int, call: () -> String
-    ) throws(GuestMemoryIOError) -> Int {
-        guard !pieces.isEmpty else { return 0 }
-        let vectors = pieces.prefix(1024).map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
-        // SAFETY: every iovec points into a live region piece validated by `slices(at:length:)`.
-        let result = vectors.withUnsafeBufferPointer { buffer in
-            do throws(SystemError) {
-                return Result<Int, SystemError>.success(
-                    try retryOnInterrupt(call()) { body(buffer.baseAddress!, Int32(buffer.count)) })
-            } catch {
-                return .failure(error)
-            }
-        }
-        switch result {
-        case .success(let count): return count
-        case .failure(let error): throw .system(error)
-        }
+        do {
+            try checkRange(at: address, length: UInt64(length))
+            return GuestIOVectors(try slices(at: address, length: UInt64(length)))
+        } catch { throw .memory(error) }
     }
 }

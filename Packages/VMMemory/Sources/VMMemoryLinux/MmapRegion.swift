@@ -58,6 +58,7 @@ public enum MmapRegionError: Error, Equatable, Sendable, CustomStringConvertible
 /// let memory = try GuestMemoryMap(regions: [ram])
 /// // Hand `ram.fileDescriptor` and `ram.fileOffset` to a vhost-user backend.
 /// ```
+@safe  // SAFETY: owns its mapping (unmapped in deinit) and hands out its base only with its size.
 public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
     // @unchecked: every field is fixed at init; the mapped bytes are guest
     // memory, which the guest and device threads share by design.
@@ -151,8 +152,10 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
     ) {
         startAddress = start
         self.size = size
-        hostAddress = mapping.data
-        reservation = mapping.reservation
+        // SAFETY: takes ownership of the mapping made by map(): `data` is mapped read/write for `size` bytes and
+        // lies inside [reservation, reservation + reservationSize), which deinit unmaps exactly once.
+        unsafe hostAddress = unsafe mapping.data
+        unsafe reservation = unsafe mapping.reservation
         reservationSize = mapping.reservationSize
         self.pageSize = pageSize
         backingDescriptor = descriptor
@@ -162,7 +165,9 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
     }
 
     deinit {
-        _ = munmap(reservation, reservationSize)
+        // SAFETY: the exact address and length mmap returned for this region's reservation (which covers the data
+        // mapping); unmapped only here, once, when the last reference to the region goes.
+        _ = unsafe munmap(reservation, reservationSize)
         if let backingDescriptor { _ = close(backingDescriptor) }
     }
 
@@ -231,7 +236,8 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
         try checkPageAligned(size, pageSize)
         try checkPageAligned(offset, pageSize)
         var status = stat()
-        if fstat(descriptor.rawValue, &status) != 0 { throw .system(.current("fstat")) }
+        // SAFETY: `status` is a local `stat` buffer of the type fstat fills; the borrowed descriptor is open.
+        if unsafe fstat(descriptor.rawValue, &status) != 0 { throw .system(.current("fstat")) }
         let (required, overflow) = offset.addingReportingOverflow(size)
         guard !overflow, UInt64(status.st_size) >= required else {
             throw .fileTooSmall(fileSize: UInt64(status.st_size), required: required)
@@ -246,6 +252,7 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
     /// `MAP_HUGE_2MB`: log2(2 MiB) in the MAP_HUGE_SHIFT bits (the macro does not import).
     static let hugeTLB2MiBFlag = Int32(21) << MAP_HUGE_SHIFT
 
+    @safe  // SAFETY: describes one live mapping; only MmapRegion, which owns and unmaps it, dereferences it.
     struct Mapping {
         var data: UnsafeMutableRawPointer
         var reservation: UnsafeMutableRawPointer
@@ -301,35 +308,47 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
             let guardSize = Int(pageSize)
             let slack = huge ? Int(hugePageSize) : 0
             let total = length + 2 * guardSize + slack
-            let reserved = mmap(nil, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-            guard let reserved, reserved != MAP_FAILED else { throw .system(.current("mmap(guard reservation)")) }
+            // SAFETY: a fresh anonymous PROT_NONE reservation (no fixed address, so no existing mapping is replaced);
+            // the result is compared against MAP_FAILED only, not dereferenced.
+            let reserved = unsafe mmap(nil, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+            guard let reserved = unsafe reserved, unsafe reserved != MAP_FAILED else {
+                throw .system(.current("mmap(guard reservation)"))
+            }
             let afterGuard = UInt(bitPattern: reserved) + UInt(guardSize)
             let aligned = (afterGuard + UInt(pageSize) - 1) & ~(UInt(pageSize) - 1)
             // SAFETY: `aligned` lies inside the reservation just made, guardSize past its start.
-            let target = UnsafeMutableRawPointer(bitPattern: aligned)
-            let data = mmap(target, length, PROT_READ | PROT_WRITE, flags | MAP_FIXED, descriptor, off_t(offset))
-            guard let data, data != MAP_FAILED else {
+            let target = unsafe UnsafeMutableRawPointer(bitPattern: aligned)
+            let data = unsafe mmap(target, length, PROT_READ | PROT_WRITE, flags | MAP_FIXED, descriptor, off_t(offset))
+            guard let data = unsafe data, unsafe data != MAP_FAILED else {
                 let error = SystemError.current("mmap")
-                _ = munmap(reserved, total)
+                // SAFETY: unmaps exactly the reservation made above (its mmap address and length) before throwing.
+                _ = unsafe munmap(reserved, total)
                 throw huge ? .hugePagesUnavailable(error) : .system(error)
             }
-            mapping = Mapping(data: data, reservation: reserved, reservationSize: total)
+            // SAFETY: `data` maps `length` bytes from aligned >= reserved + guardSize and ends at least a guard page
+            // before reserved + total (slack absorbs huge-page alignment), so it lies wholly inside the reservation.
+            mapping = unsafe Mapping(data: data, reservation: reserved, reservationSize: total)
         } else {
-            let data = mmap(nil, length, PROT_READ | PROT_WRITE, flags, descriptor, off_t(offset))
-            guard let data, data != MAP_FAILED else {
+            // SAFETY: a fresh mapping at a kernel-chosen address (no MAP_FIXED); checked against MAP_FAILED below.
+            let data = unsafe mmap(nil, length, PROT_READ | PROT_WRITE, flags, descriptor, off_t(offset))
+            guard let data = unsafe data, unsafe data != MAP_FAILED else {
                 let error = SystemError.current("mmap")
                 throw huge ? .hugePagesUnavailable(error) : .system(error)
             }
-            mapping = Mapping(data: data, reservation: data, reservationSize: length)
+            // SAFETY: no guard pages, so the reservation is the data mapping itself, `length` bytes as mapped above.
+            mapping = unsafe Mapping(data: data, reservation: data, reservationSize: length)
         }
         do throws(MmapRegionError) {
-            if options.dontDump { try advise(mapping.data, length, MADV_DONTDUMP, "madvise(MADV_DONTDUMP)") }
-            if options.mergeable { try advise(mapping.data, length, MADV_MERGEABLE, "madvise(MADV_MERGEABLE)") }
+            // SAFETY: each hint covers exactly the data mapping just created: `length` bytes from mapping.data.
+            if options.dontDump { try unsafe advise(mapping.data, length, MADV_DONTDUMP, "madvise(MADV_DONTDUMP)") }
+            if options.mergeable { try unsafe advise(mapping.data, length, MADV_MERGEABLE, "madvise(MADV_MERGEABLE)") }
             if !huge && options.hugePages == .preferred {
-                try advise(mapping.data, length, MADV_HUGEPAGE, "madvise(MADV_HUGEPAGE)")
+                // SAFETY: the hint covers exactly the data mapping created above: `length` bytes from mapping.data.
+                try unsafe advise(mapping.data, length, MADV_HUGEPAGE, "madvise(MADV_HUGEPAGE)")
             }
         } catch {
-            _ = munmap(mapping.reservation, mapping.reservationSize)
+            // SAFETY: unmaps exactly the reservation (or plain mapping) made above; the throw drops `mapping`.
+            _ = unsafe munmap(mapping.reservation, mapping.reservationSize)
             throw error
         }
         return mapping
@@ -338,6 +357,7 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
     static func advise(
         _ address: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32, _ call: String
     ) throws(MmapRegionError) {
-        if madvise(address, length, advice) != 0 { throw .system(.current(call)) }
+        // SAFETY: map() passes a mapping it just made, with advice that keeps contents (DONTDUMP/MERGEABLE/HUGEPAGE).
+        if unsafe madvise(address, length, advice) != 0 { throw .system(.current(call)) }
     }
 }

@@ -104,7 +104,8 @@ public struct VhostUserMemoryShare: Sendable {
                         "guest memory at 0x\(String(region.startAddress.rawValue, radix: 16)) is anonymous; "
                             + "a vhost-user back-end needs shared, file-backed memory (memfd)"))
             }
-            regions.append(
+            // SAFETY: only the address of the mapping is read, as an integer for the back-end; nothing is dereferenced.
+            unsafe regions.append(
                 VhostUserMemoryRegion(
                     guestAddress: region.startAddress.rawValue, size: region.size,
                     userAddress: UInt64(UInt(bitPattern: region.hostAddress)), mmapOffset: region.fileOffset))

@@ -84,7 +84,8 @@ public final class VhostUserFrontend {
     static func setReceiveTimeout(_ fd: Int32, _ timeout: Duration) throws(SystemError) {
         let milliseconds = max(timeout.wholeMillisecondsRoundedUp, 1)
         var value = timeval(tv_sec: Int(milliseconds / 1000), tv_usec: Int(milliseconds % 1000) * 1000)
-        if setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) != 0 {
+        // SAFETY: `value` is a local timeval, alive for the call, and the length passed is exactly its size.
+        if unsafe setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) != 0 {
             throw SystemError.current("setsockopt(SO_RCVTIMEO)")
         }
     }
@@ -101,7 +102,8 @@ public final class VhostUserFrontend {
     /// ```
     public func isBroken() -> Bool {
         var byte: UInt8 = 0
-        let count = recv(socket.descriptor.rawValue, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        // SAFETY: `byte` is a local UInt8, alive for the call; recv writes at most the 1 byte asked for.
+        let count = unsafe recv(socket.descriptor.rawValue, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
         if count < 0 { return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) }
         return true  // 0: end of file; 1: unsolicited bytes
     }

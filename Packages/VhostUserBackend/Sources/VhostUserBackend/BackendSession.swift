@@ -90,7 +90,10 @@ final class CallGroup: InterruptSourceGroup {
         // The descriptor stays open while written: the ring may be given a new call meanwhile.
         guard index >= 0, index < count, let call = calls.withLock({ $0[index] }) else { return }
         var one: UInt64 = 1
-        if Glibc.write(call.raw, &one, 8) < 0, errno != EAGAIN { throw .backend(code: errno) }
+        // SAFETY: `one` is a local UInt64, alive for the call: write reads exactly its 8 bytes. The descriptor is
+        // kept open through the write (not just to the last use of `call`), so its number cannot be reused meanwhile.
+        let failed = withExtendedLifetime(call) { unsafe Glibc.write(call.raw, &one, 8) < 0 }
+        if failed, errno != EAGAIN { throw .backend(code: errno) }
     }
 }
 
@@ -165,7 +168,8 @@ public final class VhostUserBackendSession<Device: VhostUserBackend> {
     func kicked(_ index: Int) {
         guard index < rings.count, let kick = rings[index].kick else { return }
         var value: UInt64 = 0
-        _ = Glibc.read(kick.raw, &value, 8)
+        // SAFETY: `value` is a local UInt64, alive for the call: read writes at most its 8 bytes.
+        _ = unsafe Glibc.read(kick.raw, &value, 8)
         if isActive { device.queueNotified(index) }
     }
 

@@ -138,7 +138,9 @@ public struct DaemonCommandLine: Sendable, Equatable {
                         try DaemonSandbox.install(name: name, extra: seccompRules)
                     } catch {
                         report("\(name): \(error)\n")
-                        unlink(options.socketPath)
+                        // SAFETY: the String is bridged to a NUL-terminated C string that lives for the call;
+                        // unlink only reads it.
+                        unsafe unlink(options.socketPath)
                         exit(1)
                     }
                 }
@@ -178,6 +180,6 @@ public struct DaemonCommandLine: Sendable, Equatable {
     static func report(_ text: String) {
         let bytes = Array(text.utf8)
         // SAFETY: write reads exactly the array's bytes, alive for the call.
-        _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        _ = unsafe bytes.withUnsafeBytes { unsafe write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 }

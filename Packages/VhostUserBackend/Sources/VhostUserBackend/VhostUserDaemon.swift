@@ -46,7 +46,7 @@ public final class VhostUserDaemon<Device: VhostUserBackend> {
     public var log: (String) -> Void = { line in
         let bytes = Array((line + "\n").utf8)
         // SAFETY: write reads exactly the array's bytes, alive for the call.
-        _ = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        _ = unsafe bytes.withUnsafeBytes { unsafe Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
     /// A daemon for `device` on `socketPath`, serving kicks on `workers` threads (at least
@@ -72,7 +72,8 @@ public final class VhostUserDaemon<Device: VhostUserBackend> {
             }
         }
         let listener = try UnixSocket.listen(at: socketPath, backlog: 1)
-        defer { unlink(socketPath) }
+        // SAFETY: the String is bridged to a NUL-terminated C string that lives for the call; unlink only reads it.
+        defer { unsafe unlink(socketPath) }
         onListening()
         var served = 0
         while frontends.map({ served < $0 }) ?? true {
@@ -108,7 +109,8 @@ public final class VhostUserDaemon<Device: VhostUserBackend> {
         }
         // Bounded reads: half a message must not hang the daemon.
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        _ = setsockopt(channel.raw, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // SAFETY: `timeout` is a local timeval, alive for the call, and the length passed is exactly its size.
+        _ = unsafe setsockopt(channel.raw, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let session = VhostUserBackendSession(device: device, eventLoop: manager.remote)
         let subscriber = ConnectionSubscriber(
             connection: channel, session: session, watchers: watchers, ending: ending)
@@ -255,7 +257,8 @@ final class KickWatcher: EventSubscriber, Sendable {
             let index = Int(event.data)
             guard let kick = watched.withLock({ $0[index] }) else { return }
             var value: UInt64 = 0
-            _ = Glibc.read(kick.raw, &value, 8)
+            // SAFETY: `value` is a local UInt64, alive for the call: read writes at most its 8 bytes.
+            _ = unsafe Glibc.read(kick.raw, &value, 8)
             onKick(index)
             return
         }

@@ -36,7 +36,7 @@ public struct DescriptorChainReader: Sendable {
         guard let base = buffer.baseAddress else { return }
         try cursor.forEachPiece(UInt64(buffer.count)) { address, done, chunk throws(GuestMemoryError) in
             // SAFETY: forEachPiece keeps `done + chunk <= buffer.count`.
-            try memory.read(into: UnsafeMutableRawBufferPointer(start: base + done, count: chunk), from: address)
+            try unsafe memory.read(into: UnsafeMutableRawBufferPointer(start: base + done, count: chunk), from: address)
         }
     }
 
@@ -48,9 +48,9 @@ public struct DescriptorChainReader: Sendable {
         var bytes = [UInt8](repeating: 0, count: Int(wanted))
         // Array.withUnsafeMutableBytes rethrows untyped errors, so the typed error leaves as a value.
         // SAFETY: the closure writes only inside `raw`, which covers the array for the call.
-        let failure: VirtioQueueError? = bytes.withUnsafeMutableBytes { raw in
+        let failure: VirtioQueueError? = unsafe bytes.withUnsafeMutableBytes { raw in
             do throws(VirtioQueueError) {
-                try read(into: raw, from: memory)
+                try unsafe read(into: raw, from: memory)
                 return nil
             } catch {
                 return error
@@ -113,7 +113,7 @@ public struct DescriptorChainWriter: Sendable {
         guard let base = bytes.baseAddress else { return }
         try cursor.forEachPiece(UInt64(bytes.count)) { address, done, chunk throws(GuestMemoryError) in
             // SAFETY: forEachPiece keeps `done + chunk <= bytes.count`.
-            try memory.write(UnsafeRawBufferPointer(start: base + done, count: chunk), to: address)
+            try unsafe memory.write(UnsafeRawBufferPointer(start: base + done, count: chunk), to: address)
         }
     }
 
@@ -121,9 +121,9 @@ public struct DescriptorChainWriter: Sendable {
     @inlinable
     public mutating func write(_ bytes: [UInt8], to memory: some GuestMemory) throws(VirtioQueueError) {
         // SAFETY: the closure only reads `raw`, which covers the array for the call.
-        let failure: VirtioQueueError? = bytes.withUnsafeBytes { raw in
+        let failure: VirtioQueueError? = unsafe bytes.withUnsafeBytes { raw in
             do throws(VirtioQueueError) {
-                try write(raw, to: memory)
+                try unsafe write(raw, to: memory)
                 return nil
             } catch {
                 return error

@@ -162,9 +162,9 @@ public enum BenchEnvironment {
     /// Kernel release and online CPU count.
     public static var host: String {
         var name = utsname()
-        uname(&name)
-        let release = withUnsafeBytes(of: &name.release) { bytes in  // SAFETY: reads within the fixed-size field
-            String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        unsafe uname(&name)
+        let release = unsafe withUnsafeBytes(of: &name.release) { bytes in  // SAFETY: reads within the fixed-size field
+            unsafe String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
         }
         return "Linux \(release), \(ProcessInfo.processInfo.activeProcessorCount) CPUs"
     }
@@ -182,7 +182,8 @@ public enum BenchEnvironment {
     public static func threadCPUTime(_ body: () -> Void) -> Double {
         func now() -> Double {
             var spec = timespec()
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+            // SAFETY: `spec` is a local timespec, alive for the call: the one struct clock_gettime writes.
+            unsafe clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
             return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
         }
         let start = now()

@@ -42,22 +42,31 @@ public enum MemoryBench {
         let address = GuestAddress(base)
         for copy in copies {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: copy.size, alignment: 64)
-            defer { buffer.deallocate() }
-            buffer.initializeMemory(as: UInt8.self, repeating: 0x5a)
+            // SAFETY: `buffer` was allocated just above and is freed once, at the end of this iteration, after the
+            // measure closures (non-escaping, run synchronously) have finished with it.
+            defer { unsafe buffer.deallocate() }
+            // SAFETY: fills exactly the copy.size bytes of `buffer`, which this iteration owns.
+            unsafe buffer.initializeMemory(as: UInt8.self, repeating: 0x5a)
             let source = UnsafeRawBufferPointer(buffer)
-            let guestBytes = memory.regions[0].hostAddress + Int(base)
+            // SAFETY: region 0 is a 64 MiB mapping that `memory` keeps mapped for this whole function; base (1 MiB)
+            // plus the largest copy (1 MiB) stays inside it.
+            let guestBytes = unsafe memory.regions[0].hostAddress + Int(base)
             let host = buffer.baseAddress!
             memcpyResults["copy-in-\(copy.label)"] = try measure(operations: copy.rounds) {
-                for _ in 0..<copy.rounds { memcpy(guestBytes, host, copy.size) }
+                // SAFETY: `buffer` and guestBytes (1 MiB into the 64 MiB region 0) both hold copy.size <= 1 MiB bytes.
+                for _ in 0..<copy.rounds { unsafe memcpy(guestBytes, host, copy.size) }
             }
             results["copy-in-\(copy.label)"] = try measure(operations: copy.rounds) {
-                for _ in 0..<copy.rounds { try memory.write(source, to: address) }
+                // SAFETY: `source` is the live `buffer`; write bounds-checks the guest range (throws if outside).
+                for _ in 0..<copy.rounds { try unsafe memory.write(source, to: address) }
             }
             memcpyResults["copy-out-\(copy.label)"] = try measure(operations: copy.rounds) {
-                for _ in 0..<copy.rounds { memcpy(host, guestBytes, copy.size) }
+                // SAFETY: `buffer` and guestBytes (1 MiB into the 64 MiB region 0) both hold copy.size <= 1 MiB bytes.
+                for _ in 0..<copy.rounds { unsafe memcpy(host, guestBytes, copy.size) }
             }
             results["copy-out-\(copy.label)"] = try measure(operations: copy.rounds) {
-                for _ in 0..<copy.rounds { try memory.read(into: buffer, from: address) }
+                // SAFETY: read fills at most buffer.count bytes of the live `buffer`; it bounds-checks the guest range.
+                for _ in 0..<copy.rounds { try unsafe memory.read(into: buffer, from: address) }
             }
         }
         try measureObjects(UInt8.self, memory, into: &results)
@@ -78,7 +87,8 @@ public enum MemoryBench {
                         found &+= 1
                     }
                 }
-                memoryBenchSink &+= UInt64(found)
+                // SAFETY: the global sink is touched only by these benchmark loops, run one at a time on one thread.
+                unsafe memoryBenchSink &+= UInt64(found)
             }
         }
         return (results, memcpyResults)
@@ -100,7 +110,8 @@ public enum MemoryBench {
                     sum &+= UInt64(truncatingIfNeeded: value)
                 }
             }
-            memoryBenchSink &+= sum
+            // SAFETY: the global sink is touched only by these benchmark loops, which run one at a time on one thread.
+            unsafe memoryBenchSink &+= sum
         }
         results["write-u\(bits)"] = try measure(operations: operations) {
             for round in 0..<rounds {
@@ -271,7 +282,8 @@ public enum MemoryBench {
 
     static func now() -> UInt64 {
         var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
+        // SAFETY: `time` is a local timespec, alive for the call: the one struct clock_gettime writes.
+        unsafe clock_gettime(CLOCK_MONOTONIC, &time)
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 

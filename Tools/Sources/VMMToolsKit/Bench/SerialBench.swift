@@ -194,6 +194,7 @@ public struct SerialBench: Sendable {
         /// CPU seconds of this thread, like the Swift side measures.
         fn thread_cpu_seconds() -> f64 {
             let mut spec = Timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: `spec` is a live local laid out like the C timespec (two i64 on 64-bit Linux), all it writes.
             unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut spec) };
             spec.tv_sec as f64 + spec.tv_nsec as f64 / 1e9
         }

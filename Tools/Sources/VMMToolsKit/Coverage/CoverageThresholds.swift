@@ -49,10 +49,11 @@ public struct CoverageThresholds: Sendable, Equatable {
     /// `coverage/<arch>.json` for this machine's architecture (`uname -m`).
     public static func defaultPath(in workspace: Workspace) -> URL {
         var info = utsname()
-        uname(&info)
-        let machine = withUnsafeBytes(of: &info.machine) { raw in
+        // SAFETY: `info` is a local, whole utsname struct, alive for the call: exactly what uname fills in.
+        unsafe uname(&info)
+        let machine = unsafe withUnsafeBytes(of: &info.machine) { raw in
             // SAFETY: utsname.machine is a fixed-size, NUL-terminated C array; the buffer covers it.
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            unsafe String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
         return workspace.root.appendingPathComponent("coverage/\(machine).json")
     }

@@ -102,29 +102,36 @@ public final class HTTPServer: Sendable {
         self.handler = handler
         self.maxBodyBytes = maxBodyBytes
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw ReleaseError(.io, "socket: \(String(cString: strerror(errno)))") }
+        // SAFETY: errno is thread-local, read right after socket() failed; strerror returns a NUL-terminated string
+        // that String(cString:) copies at once, before anything else on this thread can change it.
+        guard descriptor >= 0 else { throw ReleaseError(.io, unsafe "socket: \(String(cString: strerror(errno)))") }
         var reuse: Int32 = 1
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        // SAFETY: `reuse` is a local Int32, alive for the call, and the length passed is exactly its size.
+        _ = unsafe setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
         address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        let bound = withUnsafePointer(to: &address) { pointer in
+        let bound = unsafe withUnsafePointer(to: &address) { pointer in
             // SAFETY: sockaddr_in is the IPv4 form of sockaddr; bind reads exactly its size.
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                unsafe bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
         guard bound == 0, listen(descriptor, 64) == 0 else {
-            let message = String(cString: strerror(errno))
+            // SAFETY: errno is thread-local, set by the bind or listen that just failed; the NUL-terminated strerror
+            // text is copied by String(cString:) at once, before anything else on this thread can change it.
+            let message = unsafe String(cString: strerror(errno))
             close(descriptor)
             throw ReleaseError(.io, "cannot listen on 127.0.0.1:\(port): \(message)")
         }
         var actual = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &actual) { pointer in
+        _ = unsafe withUnsafeMutablePointer(to: &actual) { pointer in
             // SAFETY: getsockname writes at most `length` bytes, the size of sockaddr_in.
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            unsafe pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                unsafe getsockname(descriptor, $0, &length)
+            }
         }
         self.port = UInt16(bigEndian: actual.sin_port)
         self.listener = descriptor
@@ -183,8 +190,9 @@ public final class HTTPServer: Sendable {
                 continue
             }
             var timeout = timeval(tv_sec: 30, tv_usec: 0)
-            _ = setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            _ = setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            // SAFETY: `timeout` is a local timeval, alive for both calls; the length passed is exactly its size.
+            _ = unsafe setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            _ = unsafe setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             let thread = Thread { [self] in
                 serve(connection)
                 state.withLock { state in
@@ -228,13 +236,14 @@ public final class HTTPServer: Sendable {
     static func drain(_ connection: Int32) {
         shutdown(connection, Int32(SHUT_WR))
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        _ = setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        // SAFETY: `timeout` is a local timeval, alive for the call, and the length passed is exactly its size.
+        _ = unsafe setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var chunk = [UInt8](repeating: 0, count: 16 << 10)
         var total = 0
         while total < 1 << 20 {
-            let count = chunk.withUnsafeMutableBytes { buffer in
+            let count = unsafe chunk.withUnsafeMutableBytes { buffer in
                 // SAFETY: recv writes at most buffer.count bytes into the chunk it was given.
-                recv(connection, buffer.baseAddress!, buffer.count, 0)
+                unsafe recv(connection, buffer.baseAddress!, buffer.count, 0)
             }
             guard count > 0 else { return }
             total += count
@@ -255,9 +264,9 @@ public final class HTTPServer: Sendable {
     static func sendAll(_ bytes: [UInt8], to connection: Int32) -> Bool {
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes.withUnsafeBytes { buffer in
+            let sent = unsafe bytes.withUnsafeBytes { buffer in
                 // SAFETY: the slice from `offset` lies inside `bytes`; send reads only that many bytes.
-                send(connection, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                unsafe send(connection, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
             }
             if sent < 0 && errno == EINTR { continue }
             guard sent > 0 else { return false }
@@ -311,9 +320,9 @@ private struct RequestReader {
     mutating func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
-            let count = chunk.withUnsafeMutableBytes { buffer in
+            let count = unsafe chunk.withUnsafeMutableBytes { buffer in
                 // SAFETY: recv writes at most buffer.count bytes into the chunk it was given.
-                recv(connection, buffer.baseAddress!, buffer.count, 0)
+                unsafe recv(connection, buffer.baseAddress!, buffer.count, 0)
             }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return false }

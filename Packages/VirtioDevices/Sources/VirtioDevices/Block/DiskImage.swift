@@ -5,6 +5,7 @@ import Glibc
 import Synchronization
 import VMMSysUtil
 import VMMemory
+import VMMemoryLinux
 
 /// Why a disk image could not be opened or an operation on it failed.
 ///
@@ -55,6 +56,16 @@ public enum DiskImageError: Error, Sendable, Equatable, CustomStringConvertible 
         case .outOfRange(let offset, let length): "range of \(length) bytes at \(offset) is beyond the disk"
         case .readOnly: "the disk image is read-only"
         case .noMemory(let error): "bounce buffer: \(error)"
+        }
+    }
+
+    /// A vectored transfer's failure, for a request at `offset`.
+    init(_ error: GuestMemoryIOError, at offset: UInt64) {
+        switch error {
+        case .system(let error): self = .io(error)
+        case .endOfFile(let transferred, _): self = .unexpectedEndOfFile(offset: offset + UInt64(transferred))
+        // Unreachable: the slices were checked when the chain was read. Still an I/O error, never a crash.
+        case .memory: self = .io(SystemError("preadv/pwritev", errno: Errno(rawValue: EFAULT)))
         }
     }
 }
@@ -136,7 +147,8 @@ public final class DiskImage: Sendable {
             }
         }
         var status = stat()
-        guard fstat(file.rawValue, &status) == 0 else { throw .open(path, SystemError.current("fstat")) }
+        // SAFETY: `status` is a local, whole `stat` struct, alive for the call: exactly what fstat fills in.
+        guard unsafe fstat(file.rawValue, &status) == 0 else { throw .open(path, SystemError.current("fstat")) }
         let kind = status.st_mode & S_IFMT
         guard kind == S_IFREG || kind == S_IFBLK else { throw .notADisk(path) }
         // lseek to the end gives the size of block devices too (st_size is 0 for them).
@@ -192,7 +204,7 @@ public final class DiskImage: Sendable {
     static func probeDirectAlignment(_ descriptor: Int32, size: UInt64) -> Int {
         guard size >= 512, let buffer = try? AlignedBuffer(byteCount: 4096, alignment: 4096) else { return 4096 }
         // SAFETY: the buffer holds 4096 bytes; the read asks for 512.
-        let result = pread(descriptor, buffer.bytes.baseAddress, 512, 0)
+        let result = unsafe pread(descriptor, buffer.bytes.baseAddress, 512, 0)
         return result >= 0 ? 512 : 4096
     }
 
@@ -209,7 +221,8 @@ public final class DiskImage: Sendable {
         guard ioAlignment > 1 else { return true }
         let mask = ioAlignment - 1
         guard Int(truncatingIfNeeded: offset) & mask == 0 else { return false }
-        return slices.allSatisfy { UInt(bitPattern: $0.baseAddress) & UInt(mask) == 0 && $0.count & mask == 0 }
+        // SAFETY: only the slices' addresses are read, as integers to test alignment; no memory is accessed.
+        return slices.allSatisfy { unsafe UInt(bitPattern: $0.baseAddress) & UInt(mask) == 0 && $0.count & mask == 0 }
     }
 
     /// Reads `offset ..< offset + total` of the disk into `slices` (guest memory), in order.
@@ -218,9 +231,10 @@ public final class DiskImage: Sendable {
         try checkRange(offset: offset, length: total)
         guard total > 0 else { return }
         if isDirectlyUsable(slices, offset: offset) {
-            try BlockFileCalls.transfer(.read, descriptor.rawValue, slices, offset: offset)
-            // The kernel wrote guest memory behind the slices' backs: record it for dirty tracking.
-            for slice in slices { slice.markDirty() }
+            var vectors = GuestIOVectors(slices)  // marks what the kernel writes dirty
+            do { try vectors.readFully(from: descriptor.rawValue, at: offset) } catch {
+                throw DiskImageError(error, at: offset)
+            }
         } else {
             bounces.add(1, ordering: .relaxed)
             try bounce(.read, offset: offset, length: total, guest: slices)
@@ -234,7 +248,10 @@ public final class DiskImage: Sendable {
         try checkRange(offset: offset, length: total)
         guard total > 0 else { return }
         if isDirectlyUsable(slices, offset: offset) {
-            try BlockFileCalls.transfer(.write, descriptor.rawValue, slices, offset: offset)
+            var vectors = GuestIOVectors(slices)
+            do { try vectors.writeFully(to: descriptor.rawValue, at: offset) } catch {
+                throw DiskImageError(error, at: offset)
+            }
         } else {
             bounces.add(1, ordering: .relaxed)
             try bounce(.write, offset: offset, length: total, guest: slices)
@@ -309,23 +326,29 @@ public final class DiskImage: Sendable {
             let head = Int(position - spanStart)
             let count = Int(pieceEnd - position)
             // SAFETY: spanEnd - spanStart <= chunk + alignment - 1 < buffer.count.
-            let span = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<Int(spanEnd - spanStart)])
+            let span = unsafe UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<Int(spanEnd - spanStart)])
             let partial = head != 0 || pieceEnd != spanEnd
             if direction == .read || partial {
-                try BlockFileCalls.readFully(descriptor.rawValue, into: span, offset: spanStart)
+                // SAFETY: `span` lies inside `buffer` (checked above), which this function owns until it returns;
+                // readFully fills at most span.count bytes.
+                try unsafe BlockFileCalls.readFully(descriptor.rawValue, into: span, offset: spanStart)
             }
             // SAFETY: head + count <= span.count by construction of the span.
-            let middle = UnsafeMutableRawBufferPointer(rebasing: span[head..<(head + count)])
+            let middle = unsafe UnsafeMutableRawBufferPointer(rebasing: span[head..<(head + count)])
             switch direction {
             case .read:
-                try cursor.copyOut(UnsafeRawBufferPointer(middle))
+                // SAFETY: `middle` lies inside the live `buffer`; copyOut reads at most middle.count bytes from it.
+                try unsafe cursor.copyOut(UnsafeRawBufferPointer(middle))
             case .write:
                 if guest == nil {
-                    middle.initializeMemory(as: UInt8.self, repeating: 0)
+                    // SAFETY: zeroes exactly middle's bytes, which lie inside the live `buffer`.
+                    unsafe middle.initializeMemory(as: UInt8.self, repeating: 0)
                 } else {
-                    try cursor.copyIn(middle)
+                    // SAFETY: `middle` lies inside the live `buffer`; copyIn writes at most middle.count bytes into it.
+                    try unsafe cursor.copyIn(middle)
                 }
-                try BlockFileCalls.writeFully(
+                // SAFETY: `span` lies inside the live `buffer`; writeFully reads exactly span.count bytes from it.
+                try unsafe BlockFileCalls.writeFully(
                     descriptor.rawValue, from: UnsafeRawBufferPointer(span), offset: spanStart)
             }
             done += UInt64(count)
@@ -350,8 +373,10 @@ struct BlockSliceCursor {
             let count = min(slice.count - offset, bytes.count - done)
             if count > 0 {
                 // SAFETY: done + count <= bytes.count.
-                let piece = UnsafeRawBufferPointer(rebasing: bytes[done..<(done + count)])
-                do { try slice.write(piece, at: UInt64(offset)) } catch { throw .outOfRange(offset: 0, length: 0) }
+                let piece = unsafe UnsafeRawBufferPointer(rebasing: bytes[done..<(done + count)])
+                do { try unsafe slice.write(piece, at: UInt64(offset)) } catch {
+                    throw .outOfRange(offset: 0, length: 0)
+                }
             }
             advance(by: count, in: slice)
             done += count
@@ -367,8 +392,10 @@ struct BlockSliceCursor {
             let count = min(slice.count - offset, bytes.count - done)
             if count > 0 {
                 // SAFETY: done + count <= bytes.count.
-                let piece = UnsafeMutableRawBufferPointer(rebasing: bytes[done..<(done + count)])
-                do { try slice.read(into: piece, at: UInt64(offset)) } catch { throw .outOfRange(offset: 0, length: 0) }
+                let piece = unsafe UnsafeMutableRawBufferPointer(rebasing: bytes[done..<(done + count)])
+                do { try unsafe slice.read(into: piece, at: UInt64(offset)) } catch {
+                    throw .outOfRange(offset: 0, length: 0)
+                }
             }
             advance(by: count, in: slice)
             done += count

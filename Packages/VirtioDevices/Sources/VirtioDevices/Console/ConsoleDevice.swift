@@ -189,9 +189,9 @@ public final class ConsoleDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
                 if count > 0 {
                     let memory = state.activation!.memory
                     // SAFETY: `raw` covers the input array for the call; count <= its size.
-                    let failure: VirtioQueueError? = state.input.withUnsafeBytes { raw in
+                    let failure: VirtioQueueError? = unsafe state.input.withUnsafeBytes { raw in
                         do throws(VirtioQueueError) {
-                            try writer.write(UnsafeRawBufferPointer(rebasing: raw[..<count]), to: memory)
+                            try unsafe writer.write(UnsafeRawBufferPointer(rebasing: raw[..<count]), to: memory)
                             return nil
                         } catch {
                             return error

@@ -187,7 +187,7 @@ public struct ConfigSpace: Sendable, Equatable {
     /// Appends `value` little-endian.
     public mutating func append<T: FixedWidthInteger>(_ value: T) {
         // SAFETY: reads exactly the value's own MemoryLayout<T>.size bytes.
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        unsafe withUnsafeBytes(of: value.littleEndian) { unsafe bytes.append(contentsOf: $0) }
     }
     /// Appends raw bytes.
     public mutating func append(bytes more: [UInt8]) { bytes.append(contentsOf: more) }

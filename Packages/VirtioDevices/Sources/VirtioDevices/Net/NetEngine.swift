@@ -6,6 +6,7 @@ import Glibc
 import Synchronization
 import VMMSysUtil
 import VMMemory
+import VMMemoryLinux
 import VirtioQueue
 
 /// Frame sizes shared by the device's paths.
@@ -65,8 +66,11 @@ struct NetEngine<Memory: GuestMemory> {
     let mergeable: Bool
     /// `VIRTIO_NET_F_GUEST_CSUM`: the header's checksum flags may reach the guest.
     let guestChecksum: Bool
-    let receiveScatter = ScatterGather()
-    let transmitScatter = ScatterGather()
+    /// The receive frame's guest buffers, then 64 host bytes that tell a frame too big
+    /// for them (a `readv` count above their size). Kept across frames: no allocation.
+    var receiveVectors = GuestIOVectors(capacity: GuestIOVectors.limit, spill: 64)
+    /// The transmit frame's guest buffers, kept across frames.
+    var transmitVectors = GuestIOVectors(capacity: GuestIOVectors.limit)
 
     /// Receive chains popped for the next frames, oldest first.
     var held: [DescriptorChain] = []
@@ -114,14 +118,18 @@ struct NetEngine<Memory: GuestMemory> {
     /// Sends up to `budget` chains of the transmit queue; returns whether chains may remain.
     mutating func transmit(budget: Int) -> Bool {
         guard !broken else { return false }
-        let scatter = transmitScatter
+        // Moved out (not copied) so the closure below can use it while `activation` serves:
+        // the arrays stay uniquely referenced and keep their capacity.
+        var vectors = transmitVectors
+        transmitVectors = GuestIOVectors()
+        defer { transmitVectors = vectors }
         let descriptor = tapDescriptor
         let shared = shared
         var served = 0
         var failure: Errno?
         let healthy = activation.serveQueue(1, maximumChains: budget) { chain, memory throws(VirtioDeviceError) in
             served += 1
-            if let error = Self.send(chain, memory, scatter, descriptor, shared) { failure = error }
+            if let error = Self.send(chain, memory, &vectors, descriptor, shared) { failure = error }
             return 0  // the device writes nothing into transmit buffers
         }
         if !healthy {
@@ -144,7 +152,8 @@ struct NetEngine<Memory: GuestMemory> {
     /// blocks a tap writer on a full queue in practice), so keeping the chain would only
     /// stall the guest's transmit ring.
     static func send(
-        _ chain: DescriptorChain, _ memory: Memory, _ scatter: ScatterGather, _ descriptor: Int32, _ shared: NetShared
+        _ chain: DescriptorChain, _ memory: Memory, _ vectors: inout GuestIOVectors, _ descriptor: Int32,
+        _ shared: NetShared
     ) -> Errno? {
         let length = chain.readableLength
         guard chain.readableCount == chain.descriptors.count,
@@ -154,22 +163,22 @@ struct NetEngine<Memory: GuestMemory> {
             shared.count(shared.transmitDrops)
             return nil
         }
-        scatter.removeAll()
+        vectors.removeAll()
         for buffer in chain.readable where buffer.length > 0 {
-            guard scatter.append(memory, buffer.address, Int(buffer.length)) == Int(buffer.length) else {
+            guard vectors.append(memory, buffer.address, Int(buffer.length)) == Int(buffer.length) else {
                 // Over a thousand pieces for one frame: no driver does that.
                 shared.count(shared.transmitDrops)
                 return nil
             }
         }
-        switch scatter.write(to: descriptor) {
-        case .done:
+        do {
+            _ = try vectors.write(to: descriptor)
             shared.count(shared.transmittedFrames)
             shared.count(shared.transmittedBytes, Int(length) - NetFrame.headerSize)
             return nil
-        case .failed(let error):
+        } catch {
             shared.count(shared.transmitDrops)
-            return error
+            return error.errno
         }
     }
 
@@ -291,15 +300,14 @@ struct NetEngine<Memory: GuestMemory> {
     /// Reads one frame with `readv` into the held chains' buffers and returns the chains
     /// it filled to the driver.
     mutating func readFrame() throws(VirtioDeviceError) -> ReadOutcome {
-        let scatter = receiveScatter
-        scatter.removeAll()
+        receiveVectors.removeAll()
         frameSpans.removeAll(keepingCapacity: true)
         var room = NetFrame.receiveRoom
         for chain in held {
             var span = 0
-            for buffer in chain.writable where buffer.length > 0 && room > 0 && !scatter.isFull {
+            for buffer in chain.writable where buffer.length > 0 && room > 0 && !receiveVectors.isFull {
                 let wanted = min(Int(buffer.length), room)
-                guard let added = scatter.append(activation.memory, buffer.address, wanted) else {
+                guard let added = receiveVectors.append(activation.memory, buffer.address, wanted) else {
                     throw .malformedRequest("receive buffer at \(buffer.address) left guest memory")
                 }
                 span += added
@@ -307,18 +315,15 @@ struct NetEngine<Memory: GuestMemory> {
             }
             guard span > 0 else { break }
             frameSpans.append(span)
-            if !mergeable || room == 0 || scatter.isFull { break }
+            if !mergeable || room == 0 || receiveVectors.isFull { break }
         }
-        let capacity = scatter.byteCount
+        let capacity = receiveVectors.byteCount
         let count: Int
-        switch scatter.read(from: tapDescriptor) {
-        case .done(let value): count = value
-        case .failed(let error):
-            if error == .wouldBlock { return .empty }
-            return .failed(SystemError("readv", errno: error))
+        // The vectors mark what the kernel wrote dirty, even if the frame is then dropped.
+        do { count = try receiveVectors.read(from: tapDescriptor) } catch {
+            if error.errno == .wouldBlock { return .empty }
+            return .failed(error)
         }
-        // The kernel wrote these bytes even if the frame is dropped: migration must see them.
-        scatter.markWritten(min(count, capacity))
         guard count >= NetFrame.headerSize, count <= capacity else {
             shared.count(shared.receiveDrops)
             return .dropped

@@ -165,7 +165,7 @@ public final class Tap: Sendable {
     ) throws(TapError) {
         // SAFETY: `value` is a plain struct or integer of the size the request encodes
         // (ifreq: 40 bytes, int: 4), so the kernel reads and writes inside it.
-        let result = withUnsafeMutableBytes(of: &value) { raw in ioctl(fd, request, raw.baseAddress!) }
+        let result = unsafe withUnsafeMutableBytes(of: &value) { raw in unsafe ioctl(fd, request, raw.baseAddress!) }
         if result < 0 { throw .system(interface: interface, .current("ioctl(\(call))")) }
     }
 }
@@ -204,16 +204,16 @@ struct InterfaceRequest {
     /// A request naming `name` (truncated to 15 bytes; callers check the length first).
     init(name: String) {
         // SAFETY: at most 15 bytes go into the 40-byte buffer, leaving ifr_name NUL-terminated.
-        withUnsafeMutableBytes(of: &words) { raw in
-            for (index, byte) in name.utf8.prefix(Tap.maximumNameLength).enumerated() { raw[index] = byte }
+        unsafe withUnsafeMutableBytes(of: &words) { raw in
+            for (index, byte) in name.utf8.prefix(Tap.maximumNameLength).enumerated() { unsafe raw[index] = byte }
         }
     }
 
     /// `ifr_name` up to its NUL.
     var name: String {
         // SAFETY: reads only the first 16 of the 40 bytes.
-        withUnsafeBytes(of: words) { raw in
-            String(decoding: raw.prefix(16).prefix { $0 != 0 }, as: UTF8.self)
+        unsafe withUnsafeBytes(of: words) { raw in
+            unsafe String(decoding: raw.prefix(16).prefix { $0 != 0 }, as: UTF8.self)
         }
     }
 
@@ -221,11 +221,13 @@ struct InterfaceRequest {
     var flags: UInt16 {
         get {
             // SAFETY: bytes 16 and 17 lie inside the 8-byte-aligned 40-byte buffer.
-            withUnsafeBytes(of: words) { $0.load(fromByteOffset: 16, as: UInt16.self) }
+            unsafe withUnsafeBytes(of: words) { unsafe $0.load(fromByteOffset: 16, as: UInt16.self) }
         }
         set {
             // SAFETY: bytes 16 and 17 lie inside the 40-byte buffer.
-            withUnsafeMutableBytes(of: &words) { $0.storeBytes(of: newValue, toByteOffset: 16, as: UInt16.self) }
+            unsafe withUnsafeMutableBytes(of: &words) {
+                unsafe $0.storeBytes(of: newValue, toByteOffset: 16, as: UInt16.self)
+            }
         }
     }
 }

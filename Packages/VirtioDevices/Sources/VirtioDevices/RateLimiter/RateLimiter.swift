@@ -22,7 +22,8 @@ public struct RateLimiterClock: Sendable {
     public static var monotonic: RateLimiterClock {
         RateLimiterClock {
             var time = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &time)
+            // SAFETY: `time` is a local timespec, alive for the call: the one struct clock_gettime writes.
+            unsafe clock_gettime(CLOCK_MONOTONIC, &time)
             return .seconds(time.tv_sec) + .nanoseconds(time.tv_nsec)
         }
     }

@@ -4,6 +4,7 @@
 import Glibc
 import VMMSysUtil
 import VMMemory
+import VMMemoryLinux
 
 /// The outcome of one non-blocking transfer on a stream socket.
 enum StreamTransfer: Equatable {
@@ -40,9 +41,11 @@ enum UnixStreamIO {
     static func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, peek: Bool = false) -> StreamTransfer {
         let flags = Int32(MSG_DONTWAIT) | (peek ? Int32(MSG_PEEK) : 0)
         while true {
-            let count = recv(fd, buffer.baseAddress, buffer.count, flags)
+            // SAFETY: recv writes at most buffer.count bytes into the caller's buffer, valid for the call.
+            let count = unsafe recv(fd, buffer.baseAddress, buffer.count, flags)
             if count > 0 { return .transferred(count) }
-            if count == 0 { return buffer.isEmpty ? .wouldBlock : .endOfStream }
+            // SAFETY: reads the buffer's length only.
+            if count == 0 { return unsafe buffer.isEmpty ? .wouldBlock : .endOfStream }
             let errno = Errno.current
             if errno == .interrupted { continue }
             return errno == .wouldBlock ? .wouldBlock : .failed(errno)
@@ -53,16 +56,18 @@ enum UnixStreamIO {
     static func receive(_ fd: Int32, maximum: Int, peek: Bool = false) -> (StreamTransfer, [UInt8]) {
         var bytes = [UInt8](repeating: 0, count: max(0, maximum))
         // SAFETY: receive(_:into:) writes at most bytes.count bytes into the array's storage.
-        let outcome = bytes.withUnsafeMutableBytes { receive(fd, into: $0, peek: peek) }
+        let outcome = unsafe bytes.withUnsafeMutableBytes { unsafe receive(fd, into: $0, peek: peek) }
         if case .transferred(let count) = outcome { return (outcome, Array(bytes[..<count])) }
         return (outcome, [])
     }
 
     /// Writes as much of `bytes` as the socket takes now.
     static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> StreamTransfer {
-        guard !bytes.isEmpty else { return .transferred(0) }
+        // SAFETY: reads the buffer's length only.
+        guard unsafe !bytes.isEmpty else { return .transferred(0) }
         while true {
-            let count = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+            // SAFETY: send reads at most bytes.count bytes of the caller's buffer, valid for the call.
+            let count = unsafe Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
             if count >= 0 { return count == 0 ? .wouldBlock : .transferred(count) }
             let errno = Errno.current
             if errno == .interrupted { continue }
@@ -73,55 +78,30 @@ enum UnixStreamIO {
     /// Writes as much of `bytes` as the socket takes now.
     static func send(_ fd: Int32, _ bytes: [UInt8]) -> StreamTransfer {
         // SAFETY: send(_:_:) only reads the array's storage, alive for the call.
-        bytes.withUnsafeBytes { send(fd, $0) }
+        unsafe bytes.withUnsafeBytes { unsafe send(fd, $0) }
     }
 
     /// `sendmsg` straight from guest memory (no copy through the host heap).
     static func send(_ fd: Int32, slices: [VolatileSlice]) -> StreamTransfer {
-        guard !slices.isEmpty else { return .transferred(0) }
-        var vectors = slices.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
-        while true {
-            // SAFETY: each iovec is a VolatileSlice, a bounds-checked window of mapped guest
-            // memory that stays mapped while the caller holds the memory object; the kernel
-            // only reads through them. `vectors` outlives the call.
-            let count = vectors.withUnsafeMutableBufferPointer { buffer -> Int in
-                var message = msghdr()
-                message.msg_iov = buffer.baseAddress
-                message.msg_iovlen = buffer.count
-                return sendmsg(fd, &message, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
-            }
-            if count >= 0 { return count == 0 ? .wouldBlock : .transferred(count) }
-            let errno = Errno.current
-            if errno == .interrupted { continue }
-            return errno == .wouldBlock ? .wouldBlock : .failed(errno)
+        let vectors = GuestIOVectors(slices)
+        guard vectors.byteCount > 0 else { return .transferred(0) }
+        do {
+            let count = try vectors.send(to: fd, flags: Int32(MSG_DONTWAIT))
+            return count == 0 ? .wouldBlock : .transferred(count)
+        } catch {
+            return error.errno == .wouldBlock ? .wouldBlock : .failed(error.errno)
         }
     }
 
-    /// `recvmsg` straight into guest memory; marks what was written dirty.
+    /// `recvmsg` straight into guest memory; what the kernel wrote is marked dirty.
     static func receive(_ fd: Int32, slices: [VolatileSlice]) -> StreamTransfer {
-        guard !slices.isEmpty else { return .wouldBlock }
-        var vectors = slices.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
-        while true {
-            // SAFETY: as in send(_:slices:); the kernel writes only inside each slice's
-            // `count` bytes of mapped guest memory.
-            let count = vectors.withUnsafeMutableBufferPointer { buffer -> Int in
-                var message = msghdr()
-                message.msg_iov = buffer.baseAddress
-                message.msg_iovlen = buffer.count
-                return recvmsg(fd, &message, Int32(MSG_DONTWAIT))
-            }
-            if count > 0 {
-                var left = count
-                for slice in slices where left > 0 {
-                    slice.markDirty()
-                    left -= slice.count
-                }
-                return .transferred(count)
-            }
-            if count == 0 { return .endOfStream }
-            let errno = Errno.current
-            if errno == .interrupted { continue }
-            return errno == .wouldBlock ? .wouldBlock : .failed(errno)
+        let vectors = GuestIOVectors(slices)
+        guard vectors.byteCount > 0 else { return .wouldBlock }
+        do {
+            let count = try vectors.receive(from: fd, flags: Int32(MSG_DONTWAIT))
+            return count == 0 ? .endOfStream : .transferred(count)
+        } catch {
+            return error.errno == .wouldBlock ? .wouldBlock : .failed(error.errno)
         }
     }
 
@@ -133,7 +113,8 @@ enum UnixStreamIO {
     /// The (device, inode) pair of the file at `path`, or nil.
     static func identity(of path: String) -> FileIdentity? {
         var info = stat()
-        guard lstat(path, &info) == 0 else { return nil }
+        // SAFETY: `info` is a local stat struct, exactly what lstat fills; `path` is bridged for the call.
+        guard unsafe lstat(path, &info) == 0 else { return nil }
         return FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 }

@@ -367,8 +367,10 @@ final class VsockBackend<Memory: GuestMemory>: @unchecked Sendable {
     private func flushOutgoing(_ connection: VsockConnection, ops: EventOps) {
         var failed = false
         var written = 0
-        connection.outgoing.drain { bytes in
-            switch UnixStreamIO.send(connection.socket.fd, bytes) {
+        // SAFETY: drain lends `bytes`, the live queued part of `outgoing`, only for the closure, which does not
+        // keep it; send reads at most bytes.count of it and returns at most that, so `written` stays in bounds.
+        unsafe connection.outgoing.drain { bytes in
+            switch unsafe UnixStreamIO.send(connection.socket.fd, bytes) {
             case .transferred(let count): written = count
             case .wouldBlock: break
             case .endOfStream, .failed: failed = true

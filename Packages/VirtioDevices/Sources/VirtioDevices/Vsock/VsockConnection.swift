@@ -25,8 +25,8 @@ struct ByteQueue {
     mutating func drain(_ body: (UnsafeRawBufferPointer) -> Int) {
         guard !isEmpty else { return }
         // SAFETY: the buffer is the live part of `storage` for the duration of `body`.
-        let consumed = storage.withUnsafeBytes { raw in
-            body(UnsafeRawBufferPointer(rebasing: raw[head...]))
+        let consumed = unsafe storage.withUnsafeBytes { raw in
+            unsafe body(UnsafeRawBufferPointer(rebasing: raw[head...]))
         }
         head += min(max(consumed, 0), count)
         if head == storage.count {

@@ -190,7 +190,8 @@ public final class VsockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
         }
         listenerIdentity = UnixStreamIO.identity(of: path)
         do { host = try VsockHostDescriptors(listener: listener) } catch {
-            _ = unlink(path)
+            // SAFETY: the String is bridged to a NUL-terminated C string that lives for the call; unlink only reads it.
+            _ = unsafe unlink(path)
             throw .system(error)
         }
     }
@@ -204,7 +205,8 @@ public final class VsockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
         if let backend { Self.retire(backend, subscriber: subscriber, host: host) }
         // Only our own socket: a newer device may have bound the same path since.
         if let listenerIdentity, UnixStreamIO.identity(of: configuration.socketPath) == listenerIdentity {
-            _ = unlink(configuration.socketPath)
+            // SAFETY: the String is bridged to a NUL-terminated C string that lives for the call; unlink only reads it.
+            _ = unsafe unlink(configuration.socketPath)
         }
     }
 
