@@ -29,8 +29,10 @@ let package = Package(
 )
 
 // Swift 6.2 strict memory safety (SE-0458) on every library and executable target:
-// each unsafe construct is an `unsafe` expression the compiler found, and
-// `vmm-tools lint` requires a `// SAFETY:` comment on each. Tests are exempt.
+// each unsafe construct is an `unsafe` expression the compiler found (an unmarked
+// one fails the build), and `vmm-tools lint` requires a `// SAFETY:` comment on
+// each. Tests are exempt.
 for target in package.targets where target.type != .test && !(target.path ?? "").hasPrefix("Tests/") {
-    target.swiftSettings = (target.swiftSettings ?? []) + [.strictMemorySafety()]
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [.strictMemorySafety(), .treatWarning("StrictMemorySafety", as: .error)]
 }

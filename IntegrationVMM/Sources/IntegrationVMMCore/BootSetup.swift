@@ -6,16 +6,53 @@ import LinuxLoader
 import VMMemory
 import X86Machine
 
-/// A setup step that failed before the guest ran: one line, exit status 1.
+/// What integration-vmm failed to do, and the error of the layer below that made it fail
+/// (a hypervisor call, a file, a device), kept whole: the user reads one line naming
+/// both; a program reaches the cause with ``underlying(_:)``.
 ///
 /// ```swift
-/// do { _ = try BootImage.load(kernel: [0x7f], into: memory, plan: plan) } catch { print(error) }
+/// do {
+///     _ = try IntegrationVMM.run(MachineConfig(kernel: "/missing", commandLine: ""), options: RunOptions())
+/// } catch {
+///     print(error)  // kernel: open(/missing): No such file or directory (errno 2)
+///     if error.underlying(SystemError.self)?.errno == .noSuchFile { print("no such kernel") }
+/// }
 /// ```
 public struct VMMError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The one-line explanation.
-    public var description: String
-    /// Creates an error.
-    public init(_ description: String) { self.description = description }
+    /// What failed, in the user's terms (`"guest memory (256 MiB at 0x0)"`, `"vCPU 1 setup"`).
+    public let operation: String
+    /// The error that made it fail, if another layer reported one.
+    public let cause: (any Error & Sendable)?
+
+    /// What stands between the operation and the cause in ``description``.
+    let separator: String
+
+    /// An error for `operation`, caused by `cause`; ``description`` joins them with
+    /// `separator` (`":"` for a file location such as `policy.json` and a cause
+    /// that starts `2:5: ...`).
+    public init(_ operation: String, cause: (any Error & Sendable)? = nil, separator: String = ": ") {
+        self.operation = operation
+        self.cause = cause
+        self.separator = separator
+    }
+
+    /// `"<operation>: <cause>"`, or the operation alone.
+    public var description: String {
+        guard let cause else { return operation }
+        return "\(operation)\(separator)\(cause)"
+    }
+
+    /// The first error of type `T` in the chain of causes (this error, its cause, the
+    /// cause's cause through nested ``VMMError``s), or nil.
+    public func underlying<T: Error>(_ type: T.Type) -> T? {
+        if let match = self as? T { return match }
+        guard let cause else { return nil }
+        if let match = cause as? T { return match }
+        return (cause as? VMMError)?.underlying(type)
+    }
+
+    /// Same operation and the same cause, as the user reads them.
+    public static func == (left: VMMError, right: VMMError) -> Bool { left.description == right.description }
 }
 
 /// How the boot vCPU enters the kernel.
@@ -56,7 +93,7 @@ public struct BootPlan: Equatable, Sendable {
         do {
             layout = try X86MemoryLayout(memorySize: memorySize)
         } catch {
-            throw VMMError("memory layout: \(error)")
+            throw VMMError("memory layout", cause: error)
         }
         self.vcpus = vcpus
     }
@@ -69,7 +106,7 @@ public struct BootPlan: Equatable, Sendable {
         do {
             return try tables.build(rsdpAddress: Self.rsdpAddress, tablesAddress: Self.acpiTablesAddress)
         } catch {
-            throw VMMError("ACPI tables: \(error)")
+            throw VMMError("ACPI tables", cause: error)
         }
     }
 }
@@ -94,7 +131,7 @@ public enum BootImage {
                 }
             }
         } catch {
-            throw VMMError("kernel command line: \(error)")
+            throw VMMError("kernel command line", cause: error)
         }
 
         let placed = try plan.acpiTables()
@@ -103,7 +140,7 @@ public enum BootImage {
             try line.write(to: memory, at: X86MemoryLayout.commandLineAddress)
             try MPTable(cpuCount: plan.vcpus).write(to: memory)
         } catch {
-            throw VMMError("writing boot tables: \(error)")
+            throw VMMError("writing boot tables", cause: error)
         }
 
         let isELF = bytes.count >= 4 && Array(bytes[0..<4]) == elfMagic
@@ -111,7 +148,7 @@ public enum BootImage {
         do {
             loaded = isELF ? try ELFKernel(bytes).load(into: memory) : try BzImage(bytes).load(into: memory)
         } catch {
-            throw VMMError("kernel (\(isELF ? "ELF" : "bzImage")): \(error)")
+            throw VMMError("kernel (\(isELF ? "ELF" : "bzImage"))", cause: error)
         }
 
         var initrdPlace: (address: UInt64, size: UInt64)?
@@ -124,7 +161,7 @@ public enum BootImage {
                 try memory.write(initrd, to: address)
                 initrdPlace = (address.rawValue, UInt64(initrd.count))
             } catch {
-                throw VMMError("initrd (\(initrd.count) bytes): \(error)")
+                throw VMMError("initrd (\(initrd.count) bytes)", cause: error)
             }
         }
 
@@ -146,7 +183,7 @@ public enum BootImage {
                     to: memory, at: X86MemoryLayout.pvhStartInfoAddress, memoryMapAt: BootPlan.pvhMemoryMapAddress)
                 try BootGDT.protectedMode.write(to: memory)
             } catch {
-                throw VMMError("PVH start info: \(error)")
+                throw VMMError("PVH start info", cause: error)
             }
             return .pvh(entry: pvh.rawValue)
         }
@@ -161,7 +198,7 @@ public enum BootImage {
             try BootGDT.longMode.write(to: memory)
             try IdentityPageTables(mappedBytes: 4 << 30).write(to: memory)
         } catch {
-            throw VMMError("zero page: \(error)")
+            throw VMMError("zero page", cause: error)
         }
         return .linux64(entry: loaded.entry.rawValue)
     }

@@ -61,7 +61,8 @@ public struct HostWallClock: WallClock {
     /// The current time.
     public func now() -> WallClockTime {
         var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
+        // SAFETY: `spec` is a local timespec, exactly what clock_gettime fills.
+        unsafe clock_gettime(CLOCK_REALTIME, &spec)
         return WallClockTime(seconds: Int64(spec.tv_sec), nanoseconds: UInt32(spec.tv_nsec))
     }
 }
@@ -139,8 +140,8 @@ public final class ConsoleOutput: @unchecked Sendable {
         var offset = 0
         while offset < bytes.count {
             // SAFETY: write(2) reads at most raw.count bytes of the slice's own buffer.
-            let written = bytes[offset...].withUnsafeBytes { raw in
-                Glibc.write(descriptor, raw.baseAddress, raw.count)
+            let written = unsafe bytes[offset...].withUnsafeBytes { raw in
+                unsafe Glibc.write(descriptor, raw.baseAddress, raw.count)
             }
             if written < 0 && errno == EINTR { continue }
             if written <= 0 { return }  // output closed: keep running, the watch still works

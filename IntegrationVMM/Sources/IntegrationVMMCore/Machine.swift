@@ -108,6 +108,303 @@ public struct RunResult: Sendable {
     public var console: ConsoleWatch
 }
 
+/// A machine ready to boot, built the way Firecracker's `build_microvm_for_boot` builds one:
+/// guest memory with the kernel and boot tables loaded, a VM with that memory mapped and
+/// its interrupt controller, the legacy and virtio devices on their buses, and every vCPU
+/// configured (CPUID, MSRs, FPU, LAPIC; boot registers on vCPU 0). ``build(_:options:on:)``
+/// does all of it and nothing more; ``run()`` starts the vCPUs and returns when the guest
+/// stops. Everything is released with the machine.
+///
+/// ```swift
+/// let machine = try Machine.build(config, options: RunOptions(), on: try KVMHypervisor())
+/// let result = try machine.run()
+/// exit(result.outcome.exitStatus)
+/// ```
+public final class Machine<H: Hypervisor> {
+    /// The configuration built, with the virtio devices' kernel parameters added to its command line.
+    public let config: MachineConfig
+    /// How it presents the guest.
+    public let options: RunOptions
+    /// Guest RAM; it outlives the VM and the vCPUs (declared first, released last).
+    let memory: GuestMemoryMap<MmapRegion>
+    let vm: H.Machine
+    let cpus: [H.Machine.CPU]
+    let buses: DeviceBuses
+    let serial: SerialPortDevice
+    /// COM1's interrupt line (IRQ 4).
+    let com1: any EventInterruptSourceGroup
+    let control: RunControl
+    let console: ConsoleOutput
+    let virtio: VirtioAttachments?
+    private var state: State = .built
+
+    private enum State { case built, running, finished }
+
+    private init(
+        config: MachineConfig, options: RunOptions, memory: GuestMemoryMap<MmapRegion>, vm: H.Machine,
+        cpus: [H.Machine.CPU], parts: Parts, virtio: VirtioAttachments?
+    ) {
+        self.config = config
+        self.options = options
+        self.memory = memory
+        self.vm = vm
+        self.cpus = cpus
+        self.buses = parts.buses
+        self.serial = parts.serial
+        self.com1 = parts.com1
+        self.control = parts.control
+        self.console = parts.console
+        self.virtio = virtio
+    }
+
+    deinit {
+        // A machine built but never run still owns an I/O thread and interrupt lines.
+        if state == .built { stopDevices() }
+    }
+
+    // MARK: Build
+
+    /// Builds `config` on `hypervisor`, through its protocols only. Nothing runs yet.
+    public static func build(
+        _ config: MachineConfig, options: RunOptions, on hypervisor: H
+    ) throws(VMMError) -> Machine {
+        do {
+            try config.validate()
+        } catch {
+            throw VMMError("configuration", cause: error)
+        }
+        let plan = try BootPlan(memorySize: config.memorySize, vcpus: config.vcpus)
+        let virtioPlaces: [VirtioPlacement]
+        do {
+            virtioPlaces = try VirtioPlacement.places(
+                count: config.virtioDevices.count, mmioGapStart: plan.layout.mmioGapStart)
+        } catch {
+            throw VMMError("virtio placement", cause: error)
+        }
+        var config = config
+        for place in virtioPlaces { config.commandLine += " " + place.kernelParameter }
+
+        let memory = try makeMemory(plan: plan, shared: config.virtioDevices.contains { $0.sharesGuestMemory })
+        let entry = try IntegrationVMM.loadImages(config, into: memory, plan: plan)
+        let vm = try makeVM(on: hypervisor, memory: memory)
+        let parts = try makeLegacyDevices(vm: vm, plan: plan, options: options)
+        let virtio = try VirtioAttachments.attach(
+            config.virtioDevices, at: virtioPlaces, vm: vm, memory: memory, buses: parts.buses)
+        do throws(VMMError) {
+            let cpus = try makeVCPUs(config, on: hypervisor, vm: vm, buses: parts.buses, entry: entry)
+            return Machine(
+                config: config, options: options, memory: memory, vm: vm, cpus: cpus, parts: parts, virtio: virtio)
+        } catch {
+            virtio?.shutdown()
+            throw error
+        }
+    }
+
+    /// Guest RAM: one mapping per layout region; a memfd (shared) when a vhost-user back-end maps it too.
+    private static func makeMemory(plan: BootPlan, shared: Bool) throws(VMMError) -> GuestMemoryMap<MmapRegion> {
+        var regions: [MmapRegion] = []
+        for (index, region) in plan.layout.ramRegions.enumerated() {
+            do {
+                let options = MmapRegion.Options(dontDump: true, noReserve: true)
+                regions.append(
+                    shared
+                        ? try MmapRegion.memfd(
+                            at: region.start, size: region.size, name: "guest-ram-\(index)", options: options)
+                        : try MmapRegion.anonymous(at: region.start, size: region.size, options: options))
+            } catch {
+                throw VMMError("guest memory (\(region.size >> 20) MiB at \(region.start))", cause: error)
+            }
+        }
+        do {
+            return try GuestMemoryMap(regions: regions)
+        } catch {
+            throw VMMError("guest memory map", cause: error)
+        }
+    }
+
+    /// The VM: system pages, in-kernel interrupt controller and timer, then every RAM region in its slot.
+    private static func makeVM(on hypervisor: H, memory: GuestMemoryMap<MmapRegion>) throws(VMMError) -> H.Machine {
+        let vm: H.Machine
+        do {
+            vm = try hypervisor.createVirtualMachine()
+        } catch {
+            throw VMMError("cannot create a VM", cause: error)
+        }
+        // x86 hypervisors want these pages reserved below 4 GiB before vCPUs run (VMX uses them; PVM ignores them).
+        try? vm.reserveSystemPages(identityMap: 0xfffb_c000, tss: 0xfffb_d000)
+        do {
+            try vm.createInterruptController()  // must precede the vCPUs; HLT then stays in the kernel
+        } catch {
+            throw VMMError("in-kernel interrupt controller", cause: error)
+        }
+        try? vm.createTimer()  // optional: Linux calibrates with kvmclock when there is no PIT
+        for (slot, region) in memory.regions.enumerated() {
+            do {
+                // SAFETY: the region's mapping covers `size` bytes and lives in the machine's `memory`, which
+                // outlives the VM.
+                try unsafe vm.mapMemory(
+                    slot: UInt32(slot), guestAddress: region.startAddress.rawValue, size: region.size,
+                    hostAddress: UInt64(UInt(bitPattern: region.hostAddress)), flags: [])
+            } catch {
+                throw VMMError("mapping guest memory", cause: error)
+            }
+        }
+        return vm
+    }
+
+    /// The legacy devices and what they report to.
+    private struct Parts {
+        let buses: DeviceBuses
+        let serial: SerialPortDevice
+        let com1: any EventInterruptSourceGroup
+        let control: RunControl
+        let console: ConsoleOutput
+    }
+
+    /// COM1, the i8042 (reset), the RTC, the ACPI sleep port (power-off) and the boot timer.
+    private static func makeLegacyDevices(vm: H.Machine, plan: BootPlan, options: RunOptions) throws(VMMError) -> Parts
+    {
+        let console = ConsoleOutput(descriptor: options.outputDescriptor, mode: options.console)
+        let buses = DeviceBuses()
+        do {
+            let control = try RunControl()
+            let com1 = try vm.createLegacyInterruptGroup(lines: [LegacyInterruptLine(pin: 4)])
+            try com1.enable()
+            let serial = SerialPortDevice(line: GroupInterruptLine(group: com1, index: 0), output: console)
+            try buses.pio.insert(serial, at: BusRange(base: 0x3f8, size: 8))
+            try buses.pio.insert(I8042Device { control.finish(.rebooted) }, at: BusRange(base: 0x60, size: 5))
+            try buses.pio.insert(RTCDevice(), at: BusRange(base: 0x70, size: 2))
+            try buses.pio.insert(
+                ACPISleepDevice(s5SleepType: 5) { control.finish(.poweredOff) }, at: BusRange(base: 0x3c0, size: 2))
+            let reportTimes = options.reportTimes
+            try buses.mmio.insert(
+                BootTimerDevice(start: options.processStart) { elapsed in
+                    if reportTimes { printError("integration-vmm: boot-timer: guest booted in \(elapsed)") }
+                }, at: BusRange(base: plan.bootTimerAddress, size: 0x1000))
+            console.onLine = { _, watch in
+                // Without ACPI power-off the kernel announces the power-down (or halt) and then idles forever.
+                if watch.sawHalt || watch.sawPowerDown { control.finish(.poweredOff) }
+            }
+            return Parts(buses: buses, serial: serial, com1: com1, control: control, console: console)
+        } catch {
+            throw VMMError("devices", cause: error)
+        }
+    }
+
+    /// vCPUs: CPUID, MSRs, FPU, LINTs on every one; registers only on the boot vCPU
+    /// (the others wait for INIT/SIPI in the in-kernel local APIC).
+    private static func makeVCPUs(
+        _ config: MachineConfig, on hypervisor: H, vm: H.Machine, buses: DeviceBuses, entry: EntryMode
+    ) throws(VMMError) -> [H.Machine.CPU] {
+        let supported: [CPUIDEntry]
+        do {
+            supported = try hypervisor.supportedCPUID()
+        } catch {
+            throw VMMError("supported CPUID", cause: error)
+        }
+        var policy = CPUIDPolicy(cpuCount: config.vcpus)
+        if config.hidePVMUnsupportedFeatures && hypervisor.flavour == .pvm {
+            policy.hiddenFeatures = CPUIDFeature.unsupportedOnPVM
+            policy.adjust = { entry, _ in
+                if entry.function == 0x4000_0001 { entry.eax &= ~pvmHypercallFeatures }
+            }
+        }
+        let operations = BusOperations(buses: buses)
+        var cpus: [H.Machine.CPU] = []
+        for index in 0..<config.vcpus {
+            let cpu: H.Machine.CPU
+            do {
+                cpu = try vm.createVirtualCPU(id: UInt32(index), operations: operations)
+            } catch {
+                throw VMMError("vCPU \(index)", cause: error)
+            }
+            try IntegrationVMM.configure(cpu, index: index, policy: policy, supported: supported)
+            if index == 0 { try IntegrationVMM.setBootRegisters(cpu, entry: entry) }
+            cpus.append(cpu)
+        }
+        return cpus
+    }
+
+    // MARK: Run
+
+    /// Starts every vCPU and returns when the guest stops (power-off, reboot, a stop signal,
+    /// Ctrl-A X, an error). A machine runs once; a second call is an error.
+    public func run() throws(VMMError) -> RunResult {
+        guard state == .built else { throw VMMError("this machine has already run") }
+        state = .running
+        // On every path out (also errors before the vCPUs start) the I/O thread stops and the
+        // interrupt lines are detached, here, on this thread, whose filter allows it: otherwise the
+        // last thread to drop a device (maybe a vCPU thread) would do it from the group's deinit.
+        defer {
+            stopDevices()
+            state = .finished
+        }
+        if let virtio, virtio.notifyExits > 0, options.reportTimes {
+            printError(
+                "integration-vmm: \(virtio.notifyExits) virtio queue(s) notify through MMIO exits (no ioeventfd)")
+        }
+
+        // Stop signals arrive on a signalfd; block them before any thread starts so all inherit the mask.
+        // SIGHUP too: a closed terminal ends the run through the same path, which restores its modes.
+        let stopSignals = [SIGINT, SIGTERM, SIGHUP]
+        let signals = try IntegrationVMM.stopSignalFd(stopSignals)
+        let kick: KickSignal
+        do {
+            kick = try KickSignal(offset: IntegrationVMM.kickOffset)
+            try kick.installEmptyHandler()
+        } catch {
+            throw VMMError("vCPU kick signal", cause: error)
+        }
+        defer { try? SignalFd.unblock(stopSignals) }
+
+        let input = options.forwardInput ? ConsoleInput(serial: serial, control: control) : nil
+        // Raw mode for the whole run; the guard's deinit restores the terminal on every path out.
+        let rawMode =
+            input != nil && Terminal.isTerminal(STDIN_FILENO) ? try? Terminal.RawMode(descriptor: STDIN_FILENO) : nil
+        defer { _ = rawMode }
+
+        let sandbox = options.sandbox
+        if sandbox != nil { try Sandbox.installTrapReporter() }
+        let finished = DispatchGroup()
+        let (control, console, profiler) = (control, console, options.profiler)
+        for cpu in cpus {
+            finished.enter()
+            let thread = Thread {
+                // The kernel's name for the thread (comm): what `ps -L`, audit records and the trap reporter show.
+                try? ThreadName.set("vcpu\(cpu.id)")
+                IntegrationVMM.runVCPU(
+                    cpu, control: control, console: console, kick: kick, filter: sandbox?.vcpu, profiler: profiler)
+                finished.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.name = "vcpu\(cpu.id)"
+            thread.start()
+        }
+        // Threads created from here on inherit this thread's filter; the vCPU threads above have their own.
+        if let sandbox {
+            do {
+                try virtio?.installFilter(sandbox.io)
+                try Sandbox.install(sandbox.vmm, category: "vmm")
+            } catch {
+                control.finish(.vmmError(error.description))
+            }
+        }
+
+        IntegrationVMM.waitForOutcome(control: control, signals: signals, input: input, profiler: profiler)
+        control.kickAll()
+        if finished.wait(timeout: .now() + 5) == .timedOut {
+            printError("integration-vmm: warning: a vCPU thread did not stop within 5 s")
+        }
+        return RunResult(outcome: control.outcome ?? .stopped(signal: nil), console: console.state)
+    }
+
+    /// Stops the virtio I/O thread and detaches the interrupt lines (once).
+    private func stopDevices() {
+        virtio?.shutdown()
+        try? com1.disable()
+    }
+}
+
 /// integration-vmm as a library: builds a KVM machine from swift-vmm packages and runs it.
 ///
 /// ```swift
@@ -126,200 +423,16 @@ public enum IntegrationVMM {
         do {
             hypervisor = try KVMHypervisor()
         } catch {
-            throw VMMError("cannot open KVM: \(error)")
+            throw VMMError("cannot open KVM", cause: error)
         }
         return try run(config, options: options, on: hypervisor)
     }
 
-    /// Boots `config` on `hypervisor`, through its protocols only, and returns when the guest stops.
+    /// Builds `config` on `hypervisor` (``Machine/build(_:options:on:)``) and runs it (``Machine/run()``).
     public static func run<H: Hypervisor>(
         _ config: MachineConfig, options: RunOptions, on hypervisor: H
     ) throws(VMMError) -> RunResult {
-        do {
-            try config.validate()
-        } catch {
-            throw VMMError(error.description)
-        }
-        let plan = try BootPlan(memorySize: config.memorySize, vcpus: config.vcpus)
-        let virtioPlaces: [VirtioPlacement]
-        do {
-            virtioPlaces = try VirtioPlacement.places(
-                count: config.virtioDevices.count, mmioGapStart: plan.layout.mmioGapStart)
-        } catch {
-            throw VMMError(error.description)
-        }
-        var config = config
-        for place in virtioPlaces { config.commandLine += " " + place.kernelParameter }
-
-        // Guest RAM: one mapping per layout region; a memfd (shared) when a vhost-user back-end maps it too.
-        let shared = config.virtioDevices.contains { $0.sharesGuestMemory }
-        var regions: [MmapRegion] = []
-        for (index, region) in plan.layout.ramRegions.enumerated() {
-            do {
-                let options = MmapRegion.Options(dontDump: true, noReserve: true)
-                regions.append(
-                    shared
-                        ? try MmapRegion.memfd(
-                            at: region.start, size: region.size, name: "guest-ram-\(index)", options: options)
-                        : try MmapRegion.anonymous(at: region.start, size: region.size, options: options))
-            } catch {
-                throw VMMError("guest memory (\(region.size >> 20) MiB at \(region.start)): \(error)")
-            }
-        }
-        let memory: GuestMemoryMap<MmapRegion>
-        do {
-            memory = try GuestMemoryMap(regions: regions)
-        } catch {
-            throw VMMError("guest memory map: \(error)")
-        }
-        let entry = try loadImages(config, into: memory, plan: plan)
-
-        let vm: H.Machine
-        do {
-            vm = try hypervisor.createVirtualMachine()
-        } catch {
-            throw VMMError("cannot create a VM: \(error)")
-        }
-        // x86 hypervisors want these pages reserved below 4 GiB before vCPUs run (VMX uses them; PVM ignores them).
-        try? vm.reserveSystemPages(identityMap: 0xfffb_c000, tss: 0xfffb_d000)
-        do {
-            try vm.createInterruptController()  // must precede the vCPUs; HLT then stays in the kernel
-        } catch {
-            throw VMMError("in-kernel interrupt controller: \(error)")
-        }
-        try? vm.createTimer()  // optional: Linux calibrates with kvmclock when there is no PIT
-        for (slot, region) in regions.enumerated() {
-            do {
-                try vm.mapMemory(
-                    slot: UInt32(slot), guestAddress: region.startAddress.rawValue, size: region.size,
-                    hostAddress: UInt64(UInt(bitPattern: region.hostAddress)), flags: [])
-            } catch {
-                throw VMMError("mapping guest memory: \(error)")
-            }
-        }
-
-        let control: RunControl
-        let console = ConsoleOutput(descriptor: options.outputDescriptor, mode: options.console)
-        let buses = DeviceBuses()
-        let serial: SerialPortDevice
-        let com1: any EventInterruptSourceGroup
-        do {
-            control = try RunControl()
-            com1 = try vm.createLegacyInterruptGroup(lines: [LegacyInterruptLine(pin: 4)])
-            try com1.enable()
-            serial = SerialPortDevice(line: GroupInterruptLine(group: com1, index: 0), output: console)
-            try buses.pio.insert(serial, at: BusRange(base: 0x3f8, size: 8))
-            try buses.pio.insert(I8042Device { control.finish(.rebooted) }, at: BusRange(base: 0x60, size: 5))
-            try buses.pio.insert(RTCDevice(), at: BusRange(base: 0x70, size: 2))
-            try buses.pio.insert(
-                ACPISleepDevice(s5SleepType: 5) { control.finish(.poweredOff) }, at: BusRange(base: 0x3c0, size: 2))
-            let reportTimes = options.reportTimes
-            try buses.mmio.insert(
-                BootTimerDevice(start: options.processStart) { elapsed in
-                    if reportTimes { printError("integration-vmm: boot-timer: guest booted in \(elapsed)") }
-                }, at: BusRange(base: plan.bootTimerAddress, size: 0x1000))
-        } catch {
-            throw VMMError("devices: \(error)")
-        }
-        let virtio = try VirtioAttachments.attach(
-            config.virtioDevices, at: virtioPlaces, vm: vm, memory: memory, buses: buses)
-        // On every path out of run() (also errors before the vCPUs start) the I/O thread stops.
-        defer { virtio?.shutdown() }
-        if let virtio, virtio.notifyExits > 0, options.reportTimes {
-            printError(
-                "integration-vmm: \(virtio.notifyExits) virtio queue(s) notify through MMIO exits (no ioeventfd)")
-        }
-        console.onLine = { _, watch in
-            // Without ACPI power-off the kernel announces the power-down (or halt) and then idles forever.
-            if watch.sawHalt || watch.sawPowerDown { control.finish(.poweredOff) }
-        }
-
-        // vCPUs: CPUID, MSRs, FPU, LINTs on every one; registers only on the boot vCPU
-        // (the others wait for INIT/SIPI in the in-kernel local APIC).
-        let supported: [CPUIDEntry]
-        do {
-            supported = try hypervisor.supportedCPUID()
-        } catch {
-            throw VMMError("supported CPUID: \(error)")
-        }
-        var policy = CPUIDPolicy(cpuCount: config.vcpus)
-        if config.hidePVMUnsupportedFeatures && hypervisor.flavour == .pvm {
-            policy.hiddenFeatures = CPUIDFeature.unsupportedOnPVM
-            policy.adjust = { entry, _ in
-                if entry.function == 0x4000_0001 { entry.eax &= ~pvmHypercallFeatures }
-            }
-        }
-        let operations = BusOperations(buses: buses)
-        var cpus: [H.Machine.CPU] = []
-        for index in 0..<config.vcpus {
-            do {
-                let cpu = try vm.createVirtualCPU(id: UInt32(index), operations: operations)
-                try configure(cpu, index: index, policy: policy, supported: supported)
-                if index == 0 { try setBootRegisters(cpu, entry: entry) }
-                cpus.append(cpu)
-            } catch let error as VMMError {
-                throw error
-            } catch {
-                throw VMMError("vCPU \(index): \(error)")
-            }
-        }
-
-        // Stop signals arrive on a signalfd; block them before any thread starts so all inherit the mask.
-        // SIGHUP too: a closed terminal ends the run through the same path, which restores its modes.
-        let stopSignals = [SIGINT, SIGTERM, SIGHUP]
-        let signals = try stopSignalFd(stopSignals)
-        let kick: KickSignal
-        do {
-            kick = try KickSignal(offset: kickOffset)
-            try kick.installEmptyHandler()
-        } catch {
-            throw VMMError("vCPU kick signal: \(error)")
-        }
-        defer { try? SignalFd.unblock(stopSignals) }
-
-        let input = options.forwardInput ? ConsoleInput(serial: serial, control: control) : nil
-        // Raw mode for the whole run; the guard's deinit restores the terminal on every path out of run().
-        let rawMode =
-            input != nil && Terminal.isTerminal(STDIN_FILENO) ? try? Terminal.RawMode(descriptor: STDIN_FILENO) : nil
-        defer { _ = rawMode }
-
-        let sandbox = options.sandbox
-        if sandbox != nil { try Sandbox.installTrapReporter() }
-        let finished = DispatchGroup()
-        for cpu in cpus {
-            finished.enter()
-            let thread = Thread {
-                // The kernel's name for the thread (comm): what `ps -L`, audit records and the trap reporter show.
-                try? ThreadName.set("vcpu\(cpu.id)")
-                runVCPU(
-                    cpu, control: control, console: console, kick: kick, filter: sandbox?.vcpu,
-                    profiler: options.profiler)
-                finished.leave()
-            }
-            thread.stackSize = 1 << 20
-            thread.name = "vcpu\(cpu.id)"
-            thread.start()
-        }
-        // Threads created from here on inherit this thread's filter; the vCPU threads above have their own.
-        if let sandbox {
-            do {
-                try virtio?.installFilter(sandbox.io)
-                try Sandbox.install(sandbox.vmm, category: "vmm")
-            } catch {
-                control.finish(.vmmError(error.description))
-            }
-        }
-
-        waitForOutcome(control: control, signals: signals, input: input, profiler: options.profiler)
-        control.kickAll()
-        if finished.wait(timeout: .now() + 5) == .timedOut {
-            printError("integration-vmm: warning: a vCPU thread did not stop within 5 s")
-        }
-        // Detach the irqfds here, on this thread, whose filter allows it: otherwise the last
-        // thread to drop the device (maybe a vCPU thread) would do it from the group's deinit.
-        try? com1.disable()
-        _ = regions  // guest memory must outlive the vCPUs
-        return RunResult(outcome: control.outcome ?? .stopped(signal: nil), console: console.state)
+        try Machine.build(config, options: options, on: hypervisor).run()
     }
 
     /// Blocks `stopSignals` in this thread (threads started later inherit the mask) and reads them from a signalfd.
@@ -328,7 +441,7 @@ public enum IntegrationVMM {
             try SignalFd.block(stopSignals)
             return try SignalFd(signals: stopSignals, flags: [.nonBlocking])
         } catch {
-            throw VMMError("signals: \(error)")
+            throw VMMError("signals", cause: error)
         }
     }
 
@@ -343,7 +456,8 @@ public enum IntegrationVMM {
         ]
         if input != nil { fds.append(pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)) }
         while control.outcome == nil {
-            let ready = poll(&fds, nfds_t(fds.count), profiler?.intervalMilliseconds ?? -1)
+            // SAFETY: `fds` is a local array of exactly fds.count pollfds, valid for the call.
+            let ready = unsafe poll(&fds, nfds_t(fds.count), profiler?.intervalMilliseconds ?? -1)
             if ready < 0 { if errno == EINTR { continue } else { break } }
             if ready == 0 {
                 control.kickAll()  // only with a profiler: the timeout is infinite otherwise
@@ -373,7 +487,7 @@ public enum IntegrationVMM {
             do {
                 try Sandbox.install(filter, category: "vcpu")
             } catch {
-                control.finish(.vmmError("vCPU \(cpu.id): \(error.description)"))
+                control.finish(.vmmError(VMMError("vCPU \(cpu.id)", cause: error).description))
                 return
             }
         }
@@ -423,7 +537,7 @@ public enum IntegrationVMM {
             LocalAPIC.configureLINTs(&apic.registers)
             try cpu.setLocalAPIC(apic)
         } catch {
-            throw VMMError("vCPU \(index) setup: \(error)")
+            throw VMMError("vCPU \(index) setup", cause: error)
         }
     }
 
@@ -459,7 +573,7 @@ public enum IntegrationVMM {
                 try cpu.setStandardRegisters(regs)
             }
         } catch {
-            throw VMMError("boot registers: \(error)")
+            throw VMMError("boot registers", cause: error)
         }
     }
 
@@ -488,19 +602,22 @@ public enum IntegrationVMM {
             preferLinux64Entry: config.preferLinux64Entry)
     }
 
-    static func readFile(_ path: String, what: String) throws(VMMError) -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
-            throw VMMError("\(what) \(path) \(reason)")
+    /// The bytes of the file at `path`; a failure names `what` (the path is in the cause) and keeps the
+    /// system error (`ENOENT`, `EACCES`, `EISDIR`...) as its cause.
+    public static func readFile(_ path: String, what: String) throws(VMMError) -> [UInt8] {
+        do {
+            return try FileDescriptor.open(path, flags: O_RDONLY | O_CLOEXEC).readToEnd()
+        } catch {
+            throw VMMError(what, cause: error)  // the cause names the call and the path
         }
-        return [UInt8](data)
     }
 }
 
 /// Writes one line to stderr.
 public func printError(_ line: String) {
     var text = line + "\n"
-    text.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
+    // SAFETY: write reads bytes.count bytes of the string's UTF-8 storage, valid inside withUTF8.
+    text.withUTF8 { bytes in _ = unsafe write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
 }
 
 /// Host keyboard to the UART; Ctrl-A X stops the VM, Ctrl-A Ctrl-A sends one Ctrl-A (as QEMU).
@@ -519,7 +636,7 @@ final class ConsoleInput: @unchecked Sendable {
     func readAvailable() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 256)
         // SAFETY: read(2) stores at most buffer.count bytes into the array's own storage.
-        let count = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+        let count = unsafe buffer.withUnsafeMutableBytes { unsafe read(STDIN_FILENO, $0.baseAddress, $0.count) }
         if count < 0 { return errno == EINTR || errno == EAGAIN }
         if count == 0 { return false }
         var forward: [UInt8] = []

@@ -51,7 +51,7 @@ public struct Sandbox: Sendable {
         do {
             programs = try policy.compile()
         } catch {
-            throw VMMError("seccomp policy: \(error)")
+            throw VMMError("seccomp policy", cause: error)
         }
         // SAFETY of the force unwraps: `compile()` returns a program per filter, and the names were checked above.
         vmm = programs["vmm"]!
@@ -70,7 +70,7 @@ public struct Sandbox: Sendable {
         do {
             return try SeccompPolicy(jsonBytes: jsonBytes)
         } catch {
-            throw VMMError("\(origin):\(error)")
+            throw VMMError(origin, cause: error, separator: ":")
         }
     }
 
@@ -79,7 +79,7 @@ public struct Sandbox: Sendable {
         do {
             try SeccompTrapReporter.install(prefix: "integration-vmm", exitStatus: GuestOutcome.vmmErrorStatus)
         } catch {
-            throw VMMError("seccomp trap reporter: \(error)")
+            throw VMMError("seccomp trap reporter", cause: error)
         }
     }
 
@@ -88,7 +88,7 @@ public struct Sandbox: Sendable {
         do {
             try program.install(for: .currentThread)
         } catch {
-            throw VMMError("seccomp filter \"\(category)\": \(error)")
+            throw VMMError("seccomp filter \"\(category)\"", cause: error)
         }
     }
 }

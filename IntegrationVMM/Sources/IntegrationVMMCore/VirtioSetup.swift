@@ -227,7 +227,7 @@ final class VirtioAttachments: @unchecked Sendable {
         do {
             loop = try EventLoopThread.start()
         } catch {
-            throw VMMError("virtio I/O thread: \(error)")
+            throw VMMError("virtio I/O thread", cause: error)
         }
         // Named for `ps -L`, audit records and the seccomp trap reporter.
         _ = try? loop.remote.call { _ in try? ThreadName.set("virtio-io") }
@@ -253,7 +253,7 @@ final class VirtioAttachments: @unchecked Sendable {
             group = try vm.createLegacyInterruptGroup(lines: [LegacyInterruptLine(pin: place.interrupt)])
             try group.enable()
         } catch {
-            throw VMMError("\(what): interrupt \(place.interrupt): \(error)")
+            throw VMMError("\(what): interrupt \(place.interrupt)", cause: error)
         }
         groups.append(group)
         let device = try Self.makeDevice(option, memory: memory, eventLoop: loop.remote, place: place)
@@ -264,7 +264,7 @@ final class VirtioAttachments: @unchecked Sendable {
                 memory: memory)
             try buses.mmio.insert(transport, at: BusRange(base: place.base, size: MmioTransport<Memory>.windowSize))
         } catch {
-            throw VMMError("\(what): \(error)")
+            throw VMMError("\(what)", cause: error)
         }
         transports.append(transport)
         // Notifications through an ioeventfd do not leave the kernel; without one they arrive as MMIO exits.
@@ -292,7 +292,7 @@ final class VirtioAttachments: @unchecked Sendable {
                     printError("integration-vmm: \(line); the device at \(base) needs a reset, the VM keeps running")
                 }
             } catch {
-                throw VMMError("\(model.type) at \(base): \(error)")
+                throw VMMError("\(model.type) at \(base)", cause: error)
             }
         case .entropy:
             return EntropyDevice<Memory>()
@@ -301,20 +301,20 @@ final class VirtioAttachments: @unchecked Sendable {
                 return try BlockDevice<Memory>(
                     path: path, options: DiskImage.Options(readOnly: readOnly, direct: direct, identifier: id))
             } catch {
-                throw VMMError("--block \(path): \(error)")
+                throw VMMError("--block \(path)", cause: error)
             }
         case .vsock(let cid, let path):
             do {
                 return try VsockDevice<Memory>(configuration: VsockConfiguration(guestCID: cid, socketPath: path))
             } catch {
-                throw VMMError("--vsock: \(error)")
+                throw VMMError("--vsock", cause: error)
             }
         case .console(let path):
             let file: ConsoleFile
             do {
                 file = try ConsoleFile(path: path)
             } catch {
-                throw VMMError("--console: \(path): \(error)")
+                throw VMMError("--console: \(path)", cause: error)
             }
             return ConsoleDevice<Memory>(output: { bytes in file.append(bytes) })
         case .net(let name, let macBytes):
@@ -322,29 +322,29 @@ final class VirtioAttachments: @unchecked Sendable {
                 let mac = try macBytes.flatMap { MacAddress(bytes: $0) } ?? MacAddress.random()
                 return try NetDevice<Memory>(tap: try Tap(name: name), mac: mac)
             } catch let error as TapError {
-                throw VMMError("--net: \(error)")
+                throw VMMError("--net", cause: error)
             } catch {
-                throw VMMError("--net \(name): \(error)")
+                throw VMMError("--net \(name)", cause: error)
             }
         }
     }
 
     /// Installs `program` on the I/O thread (it was started before the VMM thread's own filter).
     func installFilter(_ program: BPFProgram) throws(VMMError) {
-        let result: String?
+        let result: VMMError?
         do {
             result = try loop.remote.call { _ in
                 do throws(VMMError) {
                     try Sandbox.install(program, category: "io")
                     return nil
                 } catch {
-                    return error.description
+                    return error
                 }
             }
         } catch {
-            throw VMMError("virtio I/O thread: \(error)")
+            throw VMMError("virtio I/O thread", cause: error)
         }
-        if let result { throw VMMError(result) }
+        if let result { throw result }
     }
 
     /// Stops the I/O thread and detaches the interrupts (from the thread whose filter allows KVM_IRQFD).

@@ -194,11 +194,8 @@ struct IntegrationVMMCommand: ParsableCommand {
         }
         let policy: SeccompPolicy
         if let path = seccompFilter {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
-                throw VMMError("seccomp filter \(path) \(reason)")
-            }
-            policy = try Sandbox.policy(jsonBytes: [UInt8](data), origin: path)
+            let bytes = try IntegrationVMM.readFile(path, what: "seccomp filter")
+            policy = try Sandbox.policy(jsonBytes: bytes, origin: path)
         } else {
             policy = try Sandbox.defaultPolicy()
         }

@@ -395,14 +395,14 @@ struct ErrorTests {
         let cases: [([String], String)] = [
             (
                 ["--kernel", truncated.path, "--initrd", "/nonexistent/initrd"],
-                "initrd /nonexistent/initrd does not exist"
+                "initrd: open(/nonexistent/initrd): No such file or directory"
             ),
             (["--kernel", truncated.path, "--initrd", truncated.path], "kernel (ELF)"),
             (["--kernel", truncated.path, "--initrd", truncated.path, "--memory", "size_mib=3"], "--memory"),
             (["--kernel", truncated.path, "--initrd", truncated.path, "--vcpus", "0"], "--vcpus"),
             (
                 ["--kernel", truncated.path, "--initrd", truncated.path, "--seccomp-filter", "/nonexistent/policy"],
-                "seccomp filter /nonexistent/policy does not exist"
+                "seccomp filter: open(/nonexistent/policy): No such file or directory"
             ),
             (
                 ["--kernel", truncated.path, "--initrd", truncated.path, "--seccomp-filter", truncated.path],
