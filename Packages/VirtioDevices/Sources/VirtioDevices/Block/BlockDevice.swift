@@ -228,72 +228,40 @@ public final class BlockDevice<Memory: GuestMemory>: VirtioDevice, Sendable {
     /// Takes and completes requests until the queue is empty or the limiter says stop.
     private func drain(_ state: inout State) {
         guard !state.throttled, !state.broken, state.activation != nil else { return }
-        let memory = state.activation!.memory
         let limits = BlockLimits(
             capacityBytes: image.capacityBytes, readOnly: image.isReadOnly, segmentMaximum: Self.segmentMaximum,
             discardNegotiated: state.activation!.negotiated(VirtioBlockFeature.discard),
             writeZeroesNegotiated: state.activation!.negotiated(VirtioBlockFeature.writeZeroes),
             maximumDiscardSectors: Self.maximumDiscardSectors,
             maximumWriteZeroesSectors: Self.maximumWriteZeroesSectors, maximumRangeSegments: 1)
-        // Runs one operation on the request queue, mapping its error.
-        func onQueue<T>(_ body: (inout Virtqueue) throws(VirtioQueueError) -> T) throws(VirtioDeviceError) -> T {
-            try queueCall { () throws(VirtioQueueError) in try body(&state.activation!.queues[0]) }
-        }
-        var served = 0
-        var rounds = 0
-        do throws(VirtioDeviceError) {
-            try onQueue { queue throws(VirtioQueueError) in try queue.disableNotification(in: memory) }
-            serving: while true {
-                while true {
-                    let chain: DescriptorChain
-                    if let held = state.pending {
-                        chain = held
-                        state.pending = nil
-                    } else if let next = try onQueue({ queue throws(VirtioQueueError) in try queue.pop(from: memory) })
-                    {
-                        chain = next
-                    } else {
-                        break
-                    }
-                    let request = BlockRequest.parse(chain, memory: memory, limits: limits)
-                    // Every request costs an operation, reads and writes their bytes too.
-                    if let wait = state.limiter?.consume(operations: 1, bytes: request.dataLength).retryAfter {
-                        // Hold the chain and leave notifications off: the timer brings the device back.
-                        state.pending = chain
-                        state.throttled = true
-                        counters.throttled.add(1, ordering: .relaxed)
-                        do {
-                            try state.timer?.arm(after: wait)
-                        } catch {
-                            throw .backend("rate limiter timer: \(error)")
-                        }
-                        break serving
-                    }
-                    let written = try perform(request, memory: memory)
-                    try onQueue { queue throws(VirtioQueueError) in
-                        try queue.addUsed(chain, writtenLength: written, to: memory)
-                    }
-                    served += 1
-                }
-                // Re-enable, then look again: the driver may have added requests before it saw the request.
-                if try !onQueue({ queue throws(VirtioQueueError) in try queue.enableNotification(in: memory) }) {
-                    break
-                }
-                // Bounded, as VirtioActivation.serveQueue: come back through the notifier.
-                rounds += 1
-                if rounds == VirtioActivation<Memory>.servingRounds {
-                    state.activation!.resume(0)
-                    break
-                }
+        var limiter = state.limiter
+        var throttledFor: Duration?
+        let healthy = state.activation!.serveQueue(0, holding: &state.pending) {
+            chain, memory throws(VirtioDeviceError) in
+            let request = BlockRequest.parse(chain, memory: memory, limits: limits)
+            // Every request costs an operation, reads and writes their bytes too.
+            if let wait = limiter?.consume(operations: 1, bytes: request.dataLength).retryAfter {
+                throttledFor = wait
+                return .hold
             }
-            let notify =
-                served > 0
-                ? try onQueue { queue throws(VirtioQueueError) in try queue.needsNotification(memory) } : false
-            if notify { state.activation!.interrupt.signal(.usedBuffer, queue: 0) }
-        } catch {
+            return .served(written: try perform(request, memory: memory))
+        }
+        state.limiter = limiter
+        guard healthy else {
             state.broken = true
-            state.pending = nil
-            state.activation!.markBroken("queue 0: \(error)")
+            return
+        }
+        if let wait = throttledFor {
+            // The chain is held with notifications left off: the timer brings the device back.
+            state.throttled = true
+            counters.throttled.add(1, ordering: .relaxed)
+            do {
+                try state.timer?.arm(after: wait)
+            } catch {
+                state.broken = true
+                state.pending = nil
+                state.activation!.markBroken("queue 0: rate limiter timer: \(error)")
+            }
         }
     }
 

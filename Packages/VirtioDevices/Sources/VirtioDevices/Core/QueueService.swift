@@ -32,16 +32,52 @@ extension VirtioActivation {
         _ index: Int, maximumChains: Int = .max,
         _ serve: (DescriptorChain, Memory) throws(VirtioDeviceError) -> UInt32
     ) -> Bool {
+        var none: DescriptorChain?
+        return serveQueue(index, maximumChains: maximumChains, holding: &none) {
+            chain, memory throws(VirtioDeviceError) in
+            .served(written: try serve(chain, memory))
+        }
+    }
+
+    /// ``serveQueue(_:maximumChains:_:)`` for a device that may have to stop before a chain
+    /// (a rate limiter out of budget): `serve` answers ``ChainDecision/hold`` for it, and the
+    /// chain goes to `held` instead of the used ring. Serving stops there with
+    /// notifications left off (the device comes back on its own, say from a timer), and
+    /// the next call serves `held` first.
+    ///
+    /// ```swift
+    /// let healthy = activation.serveQueue(0, holding: &pending) { chain, memory throws(VirtioDeviceError) in
+    ///     if limiter.consume(operations: 1, bytes: 0).retryAfter != nil { return .hold }
+    ///     return .served(written: try handle(chain, memory))
+    /// }
+    /// ```
+    @discardableResult
+    public mutating func serveQueue(
+        _ index: Int, maximumChains: Int = .max, holding held: inout DescriptorChain?,
+        _ serve: (DescriptorChain, Memory) throws(VirtioDeviceError) -> ChainDecision
+    ) -> Bool {
         guard index < queues.count, queues[index].ready else { return true }
         var served = 0
         var rounds = 0
         do throws(VirtioDeviceError) {
             try queueCall { () throws(VirtioQueueError) in try queues[index].disableNotification(in: memory) }
-            while served < maximumChains {
-                while served < maximumChains,
-                    let chain = try queueCall({ () throws(VirtioQueueError) in try queues[index].pop(from: memory) })
-                {
-                    let written = try serve(chain, memory)
+            serving: while served < maximumChains {
+                while served < maximumChains {
+                    let chain: DescriptorChain
+                    if let first = held {
+                        chain = first
+                        held = nil
+                    } else if let next = try queueCall({ () throws(VirtioQueueError) in
+                        try queues[index].pop(from: memory)
+                    }) {
+                        chain = next
+                    } else {
+                        break
+                    }
+                    guard case .served(let written) = try serve(chain, memory) else {
+                        held = chain
+                        break serving
+                    }
                     try queueCall { () throws(VirtioQueueError) in
                         try queues[index].addUsed(chain, writtenLength: written, to: memory)
                     }
@@ -65,6 +101,7 @@ extension VirtioActivation {
             }
             return true
         } catch {
+            held = nil
             markBroken("queue \(index): \(error)")
             return false
         }
@@ -121,4 +158,13 @@ extension VirtioActivation {
 @inline(__always)
 func queueCall<T>(_ body: () throws(VirtioQueueError) -> T) throws(VirtioDeviceError) -> T {
     do { return try body() } catch { throw .queue(error) }
+}
+
+/// What a device's `serve` decided about one chain (see
+/// ``VirtioActivation/serveQueue(_:maximumChains:holding:_:)``).
+public enum ChainDecision: Equatable, Sendable {
+    /// Served: it goes to the used ring with this many bytes written into its writable buffers.
+    case served(written: UInt32)
+    /// Not now: the chain is held, and serving stops until the device calls again.
+    case hold
 }
