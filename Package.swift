@@ -183,7 +183,10 @@ let workspaceTargets: [Target] = [
     .target(name: "GuestAssets", path: "Tools/Sources/GuestAssets"),
     .target(
         name: "VMMToolsKit",
-        dependencies: ["GuestAssets", "VMSuperIO", "VMMemory", "VMMemoryLinux"],
+        dependencies: [
+            "GuestAssets", "Hypervisor", "KVMBindings", "KVMIoctls", "VMMSysUtil", "VMSuperIO", "VMMemory",
+            "VMMemoryLinux", "X86Machine",
+        ],
         path: "Tools/Sources/VMMToolsKit"),
     .executableTarget(
         name: "vmm-tools",

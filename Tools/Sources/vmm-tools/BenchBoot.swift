@@ -60,7 +60,6 @@ struct BenchBoot: ParsableCommand {
         let quiet = options.json
         let bench = try options.bench { if !quiet { say($0) } }
         let report = try bench.bootReport(runs: runs) { if !quiet { say($0) } }
-        say(options.json ? try report.json() : report.text())
-        if !report.meetsGoals { throw ExitCode.failure }
+        try present(report, json: options.json)
     }
 }

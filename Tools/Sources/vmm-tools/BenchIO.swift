@@ -31,7 +31,6 @@ struct BenchIO: ParsableCommand {
         bench.mebibytes = mebibytes
         bench.randomOperations = operations
         let report = try bench.report(runs: runs) { if !quiet { say($0) } }
-        say(options.json ? try report.json() : report.text())
-        if !report.meetsGoals { throw ExitCode.failure }
+        try present(report, json: options.json)
     }
 }

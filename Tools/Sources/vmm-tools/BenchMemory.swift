@@ -30,7 +30,6 @@ struct BenchMemory: ParsableCommand {
         } catch {
             throw fail("bench memory: \(error)")
         }
-        say(json ? try report.json() : report.text())
-        if !report.meetsGoals { throw ExitCode.failure }
+        try present(report, json: json)
     }
 }

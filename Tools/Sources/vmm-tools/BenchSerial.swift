@@ -23,11 +23,6 @@ struct BenchSerial: ParsableCommand {
     func run() throws {
         guard bytes > 0, rounds > 0 else { throw ValidationError("--bytes and --rounds must be positive") }
         let report = SerialBench(bytes: bytes, rounds: rounds).run()
-        if json {
-            say(try report.json())
-        } else {
-            say(report.text())
-        }
-        if !report.meetsGoals { throw ExitCode.failure }
+        try present(report, json: json)
     }
 }

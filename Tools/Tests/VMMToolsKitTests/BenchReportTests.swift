@@ -66,6 +66,22 @@ import Testing
         #expect(ours.statusSum == 4096 * 0x60 + 256 * 0xc2)
     }
 
+    @Test func exitBenchRunsBothSidesOnKVM() throws {
+        guard access("/dev/kvm", R_OK | W_OK) == 0 else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("CI=true and /dev/kvm is missing") }
+            print("SKIPPED (loudly): /dev/kvm is missing; exitBenchRunsBothSidesOnKVM did not run")
+            return
+        }
+        // Each side checks every exit was the guest's port write (ours counts the writes that reached
+        // VMOperations); the report carries both figures and their ratio.
+        let report = try ExitBench(exits: 2000, rounds: 2).run()
+        let result = try #require(report.results.first)
+        #expect(report.area == "exits")
+        #expect(result.name == "pio-exit-round-trip" && result.unit == "ns/exit")
+        #expect(result.ours > 0 && (result.peer ?? 0) > 0 && result.ratio != nil)
+        #expect(result.notes.contains { $0.hasPrefix("rounds: ours ") })
+    }
+
     @Test func peerOutputParsesAndMissingFieldsAreRejected() {
         let line = "bytes_per_second=2.5e8 checksum=10 interrupts=3 status_sum=7\n"
         #expect(
