@@ -5,8 +5,8 @@
 # Builds and runs one VirtioDevices libFuzzer target:
 #   Packages/VirtioDevices/Fuzz/run.sh <block-request|vsock-packet|mmio-transport> [runs] [extra libFuzzer flags...]
 #   Packages/VirtioDevices/Fuzz/run.sh --list      (the targets, one per line; `vmm-tools fuzz` uses it)
-# VMMSysUtil (with its C shim), EventManager, VMDevice, VMMemory, VirtioQueue and
-# VirtioDevices are compiled as modules with -sanitize=fuzzer,address (coverage +
+# VMMSysUtil (with its C shim), EventManager, VMDevice, VMMemory, VMMemoryLinux, VirtioQueue
+# and VirtioDevices are compiled as modules with -sanitize=fuzzer,address (coverage +
 # AddressSanitizer; VirtioDevices with -enable-testing, the parsers are internal),
 # then linked with the target into Packages/VirtioDevices/.build/fuzz/<target>/fuzz.
 # Crash inputs land in that folder.
@@ -81,7 +81,8 @@ if [ -z "$(ls -A "$work/corpus")" ]; then
 fi
 flags="-sanitize=fuzzer,address -parse-as-library -wmo -O -g"
 sources="$package/Sources $packages/VMMSysUtil/Sources $packages/EventManager/Sources/EventManager
-    $packages/VMDevice/Sources/VMDevice $packages/VMMemory/Sources/VMMemory $packages/VirtioQueue/Sources/VirtioQueue"
+    $packages/VMDevice/Sources/VMDevice $packages/VMMemory/Sources/VMMemory $packages/VMMemory/Sources/VMMemoryLinux
+    $packages/VirtioQueue/Sources/VirtioQueue"
 # shellcheck disable=SC2086 # $sources is a list of folders
 if [ ! -f "$out/VirtioDevices.o" ] || [ -n "$(find $sources -newer "$out/VirtioDevices.o" \( -name '*.swift' -o -name '*.[ch]' \))" ]; then
     # SwiftPM generates the C target's module map; here it names the umbrella header itself.
@@ -100,11 +101,12 @@ if [ ! -f "$out/VirtioDevices.o" ] || [ -n "$(find $sources -newer "$out/VirtioD
     module EventManager "$packages"/EventManager/Sources/EventManager/*.swift
     module VMDevice "$packages"/VMDevice/Sources/VMDevice/*.swift
     module VMMemory "$packages"/VMMemory/Sources/VMMemory/*.swift
+    module VMMemoryLinux "$packages"/VMMemory/Sources/VMMemoryLinux/*.swift
     module VirtioQueue "$packages"/VirtioQueue/Sources/VirtioQueue/*.swift
     module VirtioDevices -enable-testing "$package"/Sources/VirtioDevices/*/*.swift
 fi
 objects="$out/CVMMSysUtil.o $out/VMMSysUtil.o $out/EventManager.o $out/VMDevice.o $out/VMMemory.o
-    $out/VirtioQueue.o $out/VirtioDevices.o"
+    $out/VMMemoryLinux.o $out/VirtioQueue.o $out/VirtioDevices.o"
 # shellcheck disable=SC2086 # $objects is a list of files
 swiftc $flags -module-name VirtioDevicesFuzz -I "$out" -I "$out/CVMMSysUtil" "$here/Support.swift" "$here/$source" \
     $objects -o "$work/fuzz"
