@@ -85,6 +85,13 @@ public struct ExitBench: Sendable {
         UInt64(UInt(bitPattern: unsafe ram.bytes.baseAddress))
     }
 
+    /// Wall-clock nanoseconds per call of `exit`, run `exits` times.
+    static func nanosecondsPerExit(_ exits: Int, _ exit: () throws -> Void) throws -> Double {
+        let start = ContinuousClock.now
+        for _ in 0..<exits { try exit() }
+        return Double((ContinuousClock.now - start).wholeNanoseconds) / Double(exits)
+    }
+
     /// Why a side stopped measuring.
     struct Unexpected: Error, CustomStringConvertible {
         var description: String
@@ -124,15 +131,12 @@ public struct ExitBench: Sendable {
         /// Nanoseconds per exit over `exits` exits.
         func measure(exits: Int) throws -> Double {
             let before = ports.writes
-            let start = ContinuousClock.now
-            for _ in 0..<exits {
+            let perExit = try ExitBench.nanosecondsPerExit(exits) {
                 guard case .ioHandled = try cpu.run() else { throw Unexpected(description: "ours: not a port exit") }
             }
-            let elapsed = ContinuousClock.now - start
             let arrived = ports.writes - before
             guard arrived == exits else { throw Unexpected(description: "ours: \(arrived) of \(exits) writes arrived") }
-            return Double(elapsed.components.attoseconds) / 1e9 / Double(exits)
-                + Double(elapsed.components.seconds) * 1e9 / Double(exits)
+            return perExit
         }
     }
 
@@ -164,16 +168,12 @@ public struct ExitBench: Sendable {
 
         /// Nanoseconds per exit over `exits` exits.
         func measure(exits: Int) throws -> Double {
-            let start = ContinuousClock.now
-            for _ in 0..<exits {
+            try ExitBench.nanosecondsPerExit(exits) {
                 guard case .ioOut(port: 0x80, let data) = try vcpu.run() else {
                     throw Unexpected(description: "peer: not a port 0x80 write")
                 }
                 sum &+= data.value
             }
-            let elapsed = ContinuousClock.now - start
-            return Double(elapsed.components.attoseconds) / 1e9 / Double(exits)
-                + Double(elapsed.components.seconds) * 1e9 / Double(exits)
         }
     }
 }
