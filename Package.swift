@@ -218,8 +218,9 @@ let workspaceTargets: [Target] = [
     .testTarget(
         name: "IntegrationVMMTests",
         dependencies: [
-            "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "VMMSysUtil", "VhostUser",
-            "VirtioDevices", "integration-vmm", "vhost-device-blk", "vhost-device-rng", "vhost-device-vsock",
+            "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "VMMSysUtil", "VMSuperIO",
+            "VhostUser", "VirtioDevices", "integration-vmm", "vhost-device-blk", "vhost-device-rng",
+            "vhost-device-vsock",
         ],
         path: "IntegrationVMM/Tests/IntegrationVMMTests"),
 ]

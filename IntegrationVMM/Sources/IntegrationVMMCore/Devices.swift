@@ -182,6 +182,14 @@ public final class SerialPortDevice: BusDevice, @unchecked Sendable {
     }
     /// Host input (keyboard); returns how many bytes the receive FIFO took.
     public func enqueueInput(_ bytes: [UInt8]) -> Int { lock.withLock { uart.enqueueInput(bytes) } }
+    /// The guest-visible state, for snapshots.
+    public var state: SerialState { lock.withLock { uart.state } }
+    /// Restores a saved state (a state that does not fit this port is refused and changes nothing).
+    public func restore(_ state: SerialState) throws(SerialStateError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try uart.restore(state)
+    }
 }
 
 /// The i8042 at 0x60/0x64; a reset pulse calls `onReset`.

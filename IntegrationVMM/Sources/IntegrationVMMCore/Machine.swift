@@ -41,37 +41,108 @@ final class BusOperations: VMOperations, @unchecked Sendable {
 }
 
 /// The first outcome wins; setting it wakes the thread waiting in ``IntegrationVMM/run(_:options:)``.
+/// It also parks the vCPU threads for a pause: each saves its own state when it parks.
 final class RunControl: @unchecked Sendable {
-    // @unchecked: every field is behind `lock`; the eventfd is thread-safe.
-    private let lock = NSLock()
+    // @unchecked: every field is behind `condition`; the eventfd is thread-safe.
+    private let condition = NSCondition()
     private var result: GuestOutcome?
     private var kickers: [any VirtualCPUKicker] = []
+    private var pauseRequested = false
+    /// Each parked vCPU's state (or why it could not be read), by vCPU id.
+    private var parked: [UInt32: Result<VCPUState, HypervisorError>] = [:]
     let wake: EventFd
 
     init() throws(SystemError) { wake = try EventFd(flags: [.nonBlocking]) }
 
-    var outcome: GuestOutcome? { lock.withLock { result } }
+    var outcome: GuestOutcome? { condition.withLock { result } }
 
     func finish(_ outcome: GuestOutcome) {
-        let first = lock.withLock {
+        let first = condition.withLock {
             guard result == nil else { return false }
             result = outcome
+            condition.broadcast()  // parked vCPUs leave
             return true
         }
         if first { try? wake.signal() }
     }
 
     func register(_ kicker: any VirtualCPUKicker) {
-        let stopped = lock.withLock {
+        let stopped = condition.withLock {
             kickers.append(kicker)
-            return result != nil
+            return result != nil || pauseRequested
         }
         if stopped { try? kicker.kick() }
     }
 
     func kickAll() {
-        for kicker in lock.withLock({ kickers }) { try? kicker.kick() }
+        for kicker in condition.withLock({ kickers }) { try? kicker.kick() }
     }
+
+    /// Whether vCPUs should park (checked only after a kick, so it costs nothing on the I/O path).
+    var pausing: Bool { condition.withLock { pauseRequested } }
+
+    /// Parks the calling vCPU thread until ``resume()`` or an outcome. Call it only where the
+    /// vCPU's state is complete: after a ``VMExit/interrupted`` exit (KVM finishes an I/O
+    /// instruction in the `KVM_RUN` that follows its exit, so an immediate exit is that
+    /// completion) or before the first run.
+    func park(_ cpu: some VirtualCPU) {
+        let state = Result { () throws(HypervisorError) in try cpu.saveState() }
+        condition.withLock {
+            parked[cpu.id] = state
+            condition.broadcast()
+            while pauseRequested && result == nil { condition.wait() }
+            parked[cpu.id] = nil
+            condition.broadcast()
+        }
+    }
+
+    /// Asks every vCPU to park and waits until `count` have (kicking them again while it waits,
+    /// in case one registered its kicker after the first kick); returns their states in id order.
+    func pause(vcpus count: Int, timeout: Duration = .seconds(10)) throws(VMMError) -> [VCPUState] {
+        condition.withLock { pauseRequested = true }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            kickAll()
+            let states: [Result<VCPUState, HypervisorError>]? = condition.withLock {
+                if parked.count < count, result == nil {
+                    _ = condition.wait(until: Date().addingTimeInterval(0.05))
+                }
+                guard parked.count == count else { return nil }
+                return parked.keys.sorted().map { parked[$0]! }
+            }
+            if let states {
+                var saved: [VCPUState] = []
+                for (index, state) in states.enumerated() {
+                    do {
+                        saved.append(try state.get())
+                    } catch {
+                        resume()
+                        throw VMMError("pause: reading vCPU \(index)'s state", cause: error)
+                    }
+                }
+                return saved
+            }
+            if outcome != nil || ContinuousClock.now >= deadline {
+                resume()
+                throw VMMError(
+                    outcome != nil ? "pause: the guest stopped" : "pause: a vCPU did not stop within \(timeout)")
+            }
+        }
+    }
+
+    /// Whether every one of `count` vCPUs is parked.
+    func allParked(_ count: Int) -> Bool { condition.withLock { pauseRequested && parked.count == count } }
+
+    /// Lets parked vCPUs run again (and vCPUs that have not parked yet not park).
+    func resume() {
+        condition.withLock {
+            pauseRequested = false
+            condition.broadcast()
+        }
+    }
+
+    /// Asks vCPUs to park as they start (a restored machine that is not to resume at once).
+    func requestPause() { condition.withLock { pauseRequested = true } }
 }
 
 /// How ``IntegrationVMM/run(_:options:)`` presents the guest.
@@ -120,7 +191,10 @@ public struct RunResult: Sendable {
 /// let result = try machine.run()
 /// exit(result.outcome.exitStatus)
 /// ```
-public final class Machine<H: Hypervisor> {
+public final class Machine<H: Hypervisor>: @unchecked Sendable {
+    // @unchecked: ``run()`` runs on one thread; ``pause()``, ``resume()`` and
+    // ``snapshot(statePath:memoryPath:)`` are called from others and touch only what
+    // RunControl locks, thread-safe devices, the VM's own calls and guest memory.
     /// The configuration built, with the virtio devices' kernel parameters added to its command line.
     public let config: MachineConfig
     /// How it presents the guest.
@@ -136,14 +210,17 @@ public final class Machine<H: Hypervisor> {
     let control: RunControl
     let console: ConsoleOutput
     let virtio: VirtioAttachments?
+    /// The host flavour, recorded in snapshots.
+    let hostFlavour: HostFlavour
     private var state: State = .built
 
     private enum State { case built, running, finished }
 
     private init(
         config: MachineConfig, options: RunOptions, memory: GuestMemoryMap<MmapRegion>, vm: H.Machine,
-        cpus: [H.Machine.CPU], parts: Parts, virtio: VirtioAttachments?
+        cpus: [H.Machine.CPU], parts: Parts, virtio: VirtioAttachments?, hostFlavour: HostFlavour
     ) {
+        self.hostFlavour = hostFlavour
         self.config = config
         self.options = options
         self.memory = memory
@@ -193,7 +270,8 @@ public final class Machine<H: Hypervisor> {
         do throws(VMMError) {
             let cpus = try makeVCPUs(config, on: hypervisor, vm: vm, buses: parts.buses, entry: entry)
             return Machine(
-                config: config, options: options, memory: memory, vm: vm, cpus: cpus, parts: parts, virtio: virtio)
+                config: config, options: options, memory: memory, vm: vm, cpus: cpus, parts: parts, virtio: virtio,
+                hostFlavour: hypervisor.flavour)
         } catch {
             virtio?.shutdown()
             throw error
@@ -398,6 +476,119 @@ public final class Machine<H: Hypervisor> {
         return RunResult(outcome: control.outcome ?? .stopped(signal: nil), console: console.state)
     }
 
+    // MARK: Pause, snapshot, restore
+
+    /// Stops every vCPU at a consistent point (each saves its state as it stops) while
+    /// ``run()`` goes on waiting; ``resume()`` lets them go on. Call it from another thread
+    /// than ``run()``'s. Pausing a paused machine does nothing.
+    public func pause() throws(VMMError) {
+        _ = try pausedStates()
+    }
+
+    /// Lets the vCPUs run again after ``pause()``.
+    public func resume() { control.resume() }
+
+    /// Ends ``run()`` as a stop signal would (from any thread; a paused machine stops too).
+    public func stop() { control.finish(.stopped(signal: nil)) }
+
+    /// Whether every vCPU is parked by ``pause()``.
+    public var isPaused: Bool { control.allParked(cpus.count) }
+
+    /// The vCPU states of a paused machine (pausing it first if it runs).
+    private func pausedStates() throws(VMMError) -> [VCPUState] {
+        try control.pause(vcpus: cpus.count)
+    }
+
+    /// Writes a full snapshot of the paused machine: its state to `statePath` (a
+    /// ``MachineSnapshot``) and guest RAM to `memoryPath`. The machine stays paused.
+    /// Machines with virtio devices are refused (their device state is not saved yet).
+    public func snapshot(statePath: String, memoryPath: String) throws(VMMError) {
+        guard config.virtioDevices.isEmpty else {
+            throw VMMError("snapshot: machines with virtio devices cannot be snapshotted yet")
+        }
+        guard isPaused else { throw VMMError("snapshot: the machine is not paused") }
+        let vcpus = try pausedStates()
+        let vmState: VMState
+        do {
+            vmState = try vm.saveState()
+        } catch {
+            throw VMMError("snapshot: interrupt controllers and clock", cause: error)
+        }
+        let regions = try SnapshotMemory.write(memory, to: memoryPath)
+        let snapshot = MachineSnapshot(
+            format: MachineSnapshot.formatName, version: MachineSnapshot.currentVersion,
+            machine: .init(
+                vcpus: config.vcpus, memorySize: config.memorySize, commandLine: config.commandLine,
+                hostFlavour: "\(hostFlavour)", virtioDevices: []),
+            vm: vmState, vcpus: vcpus, serial: serial.state, memory: regions)
+        try snapshot.save(to: statePath)
+    }
+
+    /// Builds the machine a snapshot describes on `hypervisor`: guest RAM mapped copy-on-write
+    /// from `memoryPath`, the VM's interrupt controllers, timer and clock, COM1 and every vCPU
+    /// as they were saved. With `paused`, ``run()`` starts the vCPU threads parked, for
+    /// ``resume()``. A snapshot of another machine shape or host flavour is refused with one line.
+    public static func restore(
+        statePath: String, memoryPath: String, options: RunOptions, paused: Bool = false, on hypervisor: H
+    ) throws(VMMError) -> Machine {
+        let snapshot = try MachineSnapshot.load(from: statePath)
+        let shape = snapshot.machine
+        guard shape.virtioDevices.isEmpty else {
+            throw VMMError("snapshot state \(statePath): restoring virtio devices is not supported yet")
+        }
+        guard shape.hostFlavour == "\(hypervisor.flavour)" else {
+            throw VMMError(
+                "snapshot state \(statePath): saved on a \(shape.hostFlavour) host, this host is \(hypervisor.flavour)")
+        }
+        guard snapshot.vcpus.count == shape.vcpus else {
+            throw VMMError(
+                "snapshot state \(statePath): \(snapshot.vcpus.count) vCPU state(s) for \(shape.vcpus) vCPU(s)")
+        }
+        var config = MachineConfig(kernel: "", commandLine: shape.commandLine)
+        config.vcpus = shape.vcpus
+        config.memorySize = shape.memorySize
+        do {
+            try config.validate()
+        } catch {
+            throw VMMError("snapshot state \(statePath)", cause: error)
+        }
+        let plan = try BootPlan(memorySize: config.memorySize, vcpus: config.vcpus)
+        let expected = plan.layout.ramRegions.map { [$0.start.rawValue, $0.size] }
+        guard snapshot.memory.map({ [$0.guestAddress, $0.size] }) == expected else {
+            throw VMMError(
+                "snapshot state \(statePath): its memory regions are not those of a \(shape.memorySize >> 20) MiB machine"
+            )
+        }
+        let memory = try SnapshotMemory.map(snapshot.memory, from: memoryPath, shared: false)
+        let vm = try makeVM(on: hypervisor, memory: memory)
+        do {
+            try vm.restoreState(snapshot.vm)
+        } catch {
+            throw VMMError("restore: interrupt controllers, timer and clock", cause: error)
+        }
+        let parts = try makeLegacyDevices(vm: vm, plan: plan, options: options)
+        do {
+            try parts.serial.restore(snapshot.serial)
+        } catch {
+            throw VMMError("restore: COM1", cause: error)
+        }
+        let operations = BusOperations(buses: parts.buses)
+        var cpus: [H.Machine.CPU] = []
+        for (index, state) in snapshot.vcpus.enumerated() {
+            do {
+                let cpu = try vm.createVirtualCPU(id: UInt32(index), operations: operations)
+                try cpu.restoreState(state)
+                cpus.append(cpu)
+            } catch {
+                throw VMMError("restore: vCPU \(index)", cause: error)
+            }
+        }
+        if paused { parts.control.requestPause() }
+        return Machine(
+            config: config, options: options, memory: memory, vm: vm, cpus: cpus, parts: parts, virtio: nil,
+            hostFlavour: hypervisor.flavour)
+    }
+
     /// Stops the virtio I/O thread and detaches the interrupt lines (once).
     private func stopDevices() {
         virtio?.shutdown()
@@ -491,17 +682,22 @@ public enum IntegrationVMM {
                 return
             }
         }
+        if control.pausing { control.park(cpu) }  // nothing is half-done before the first run
         while control.outcome == nil {
             let exit: VMExit
             do {
                 exit = try cpu.run()
             } catch {
-                if case .system(let errno) = error.reason, errno.rawValue == EINTR { continue }
+                if case .system(let errno) = error.reason, errno.rawValue == EINTR {
+                    if control.pausing { control.park(cpu) }
+                    continue
+                }
                 control.finish(.internalError("vCPU \(cpu.id): \(error)"))
                 return
             }
             switch exit {
             case .interrupted:
+                if control.pausing { control.park(cpu) }
                 if let profiler, control.outcome == nil, let rip = try? cpu.standardRegisters().rip {
                     profiler.record(vcpu: Int(cpu.id), rip: rip)
                 }

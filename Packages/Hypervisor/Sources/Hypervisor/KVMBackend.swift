@@ -458,8 +458,14 @@ public final class KVMVirtualCPU: VirtualCPU, @unchecked Sendable {
         }
     }
 
+    /// `IA32_TSC_DEADLINE`: KVM ignores a write while the local APIC's timer is not in
+    /// TSC-deadline mode, so it is written again once the APIC is restored.
+    static let tscDeadlineMSR: UInt32 = 0x6e0
+
     /// Restores `state`, in Firecracker's order: CPUID, MSRs, registers, XSAVE, XCRs, debug
-    /// registers, local APIC, MP state, events.
+    /// registers, local APIC, the TSC deadline again (QEMU does the same: before the APIC
+    /// is in deadline mode KVM drops it, and an idle tickless guest would never wake), MP
+    /// state, events.
     public func restoreState(_ state: VCPUState) throws(HypervisorError) {
         try setCPUID(state.cpuid)
         try setMSRs(state.msrs)
@@ -472,6 +478,9 @@ public final class KVMVirtualCPU: VirtualCPU, @unchecked Sendable {
             try vcpu.setXcrs(KVMState.xcrs(xcr0: state.xcr0))
             try vcpu.setDebugRegisters(KVMState.debug(state.debugRegisters))
             try vcpu.setLAPIC(KVMState.localAPIC(state.localAPIC))
+        }
+        if let deadline = state.msrs.first(where: { $0.index == Self.tscDeadlineMSR }) { try setMSRs([deadline]) }
+        try kvm { () throws(KVMError) in
             try vcpu.setMPState(state.multiprocessorState.rawValue)
             try vcpu.setVCPUEvents(KVMState.events(state.events))
         }

@@ -10,7 +10,7 @@ import X86Machine
 /// debug.addresses[0] = breakpoint
 /// debug.dr7 = 1  // local enable, execute, one byte
 /// ```
-public struct DebugRegisters: Hashable, Sendable {
+public struct DebugRegisters: Hashable, Sendable, Codable {
     /// DR0-DR3: the four breakpoint addresses.
     public var addresses: [UInt64]
     /// DR6: debug status.
@@ -63,7 +63,7 @@ public struct GuestDebug: Hashable, Sendable {
 /// let events = try cpu.saveState().events
 /// print(events.interruptInjected, events.interruptVector)
 /// ```
-public struct VCPUEvents: Hashable, Sendable {
+public struct VCPUEvents: Hashable, Sendable, Codable {
     /// An exception is being delivered.
     public var exceptionInjected = false
     /// An exception is pending (not yet delivered).
@@ -108,7 +108,7 @@ public struct VCPUEvents: Hashable, Sendable {
 /// ```swift
 /// if try cpu.saveState().multiprocessorState == .halted { print("idle") }
 /// ```
-public enum MultiprocessorState: UInt32, Hashable, Sendable {
+public enum MultiprocessorState: UInt32, Hashable, Sendable, Codable {
     /// Running (the boot processor, or an application processor after its SIPI).
     case runnable = 0
     /// An application processor waiting for INIT.
@@ -127,7 +127,7 @@ public enum MultiprocessorState: UInt32, Hashable, Sendable {
 /// let saved = try cpu.saveState()
 /// try fresh.restoreState(saved)  // a vCPU of a new VM with the same memory
 /// ```
-public struct VCPUState: Hashable, Sendable {
+public struct VCPUState: Hashable, Sendable, Codable {
     /// The CPUID the guest sees (restored first: it decides which other state is valid).
     public var cpuid: [CPUIDEntry]
     /// General-purpose registers, RIP and RFLAGS.
@@ -175,7 +175,7 @@ public struct VCPUState: Hashable, Sendable {
 /// ```swift
 /// for part in try vm.saveState().platform { print(part.name, part.bytes.count) }
 /// ```
-public struct PlatformStatePart: Hashable, Sendable {
+public struct PlatformStatePart: Hashable, Sendable, Codable {
     /// What it is.
     public var name: String
     /// The hypervisor's encoding of it.
@@ -195,7 +195,7 @@ public struct PlatformStatePart: Hashable, Sendable {
 /// let saved = try vm.saveState()
 /// try freshVM.restoreState(saved)
 /// ```
-public struct VMState: Hashable, Sendable {
+public struct VMState: Hashable, Sendable, Codable {
     /// Interrupt controllers and timer, as the hypervisor emulates them.
     public var platform: [PlatformStatePart]
     /// The guest clock (kvmclock's base), in nanoseconds.

@@ -231,6 +231,41 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
         at start: GuestAddress, size: UInt64, descriptor: borrowing FileDescriptor, offset: UInt64 = 0,
         options: Options = Options()
     ) throws(MmapRegionError) -> MmapRegion {
+        let pageSize = try checkFileRange(start: start, size: size, descriptor: descriptor, offset: offset, options)
+        let file: FileDescriptor
+        do { file = try descriptor.duplicate() } catch { throw .system(error) }
+        return try mapShared(start: start, size: size, file: file, offset: offset, pageSize: pageSize, options: options)
+    }
+
+    /// A private, copy-on-write mapping of `size` bytes of an open file starting at `offset`:
+    /// the guest reads the file's bytes (each page read in on first touch; holes read as
+    /// zeros) and its writes stay in this process. This is how a VMM restores guest memory
+    /// from a snapshot's memory file without reading all of it first. The file must hold
+    /// `offset + size` bytes, as for ``file(at:size:descriptor:offset:options:)``; the region
+    /// exposes no ``fileDescriptor``, since its writes never reach the file.
+    ///
+    /// ```swift
+    /// let saved = try FileDescriptor.open("/snapshots/vm.mem", flags: O_RDONLY | O_CLOEXEC)
+    /// let ram = try MmapRegion.copyOnWrite(at: GuestAddress(0), size: 256 << 20, descriptor: saved)
+    /// ```
+    public static func copyOnWrite(
+        at start: GuestAddress, size: UInt64, descriptor: borrowing FileDescriptor, offset: UInt64 = 0,
+        options: Options = Options()
+    ) throws(MmapRegionError) -> MmapRegion {
+        let pageSize = try checkFileRange(start: start, size: size, descriptor: descriptor, offset: offset, options)
+        let mapping = try map(
+            size: size, pageSize: pageSize, flags: MAP_PRIVATE, descriptor: descriptor.rawValue, offset: offset,
+            options: options)
+        return MmapRegion(
+            start: start, size: size, mapping: mapping, pageSize: pageSize, descriptor: nil, fileOffset: 0,
+            options: options)
+    }
+
+    /// Checks a file mapping's layout and that the file is long enough (the kernel raises
+    /// SIGBUS past its end); returns the page size to map with.
+    static func checkFileRange(
+        start: GuestAddress, size: UInt64, descriptor: borrowing FileDescriptor, offset: UInt64, _ options: Options
+    ) throws(MmapRegionError) -> UInt64 {
         try validate(start: start, size: size)
         let pageSize = options.hugePages == .required ? hugePageSize : basePageSize
         try checkPageAligned(size, pageSize)
@@ -242,9 +277,7 @@ public final class MmapRegion: GuestMemoryRegion, @unchecked Sendable {
         guard !overflow, UInt64(status.st_size) >= required else {
             throw .fileTooSmall(fileSize: UInt64(status.st_size), required: required)
         }
-        let file: FileDescriptor
-        do { file = try descriptor.duplicate() } catch { throw .system(error) }
-        return try mapShared(start: start, size: size, file: file, offset: offset, pageSize: pageSize, options: options)
+        return pageSize
     }
 
     // MARK: - Mapping

@@ -118,6 +118,30 @@ func hugePagesFree() throws -> Int {
         }
     }
 
+    @Test func copyOnWriteRegionsReadTheFileAndKeepWritesPrivate() throws {
+        var template = Array("/tmp/vmmemory-test-XXXXXX".utf8CString)
+        let raw = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let file = FileDescriptor(owning: raw)
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        #expect(ftruncate(file.rawValue, off_t(4 * page)) == 0)  // a hole except for the word below
+        var saved = UInt32(0x5a5a_0001).littleEndian
+        #expect(pwrite(file.rawValue, &saved, 4, off_t(page + 8)) == 4)
+        let region = try MmapRegion.copyOnWrite(
+            at: GuestAddress(0x10000), size: 2 * page, descriptor: file, offset: page)
+        #expect(region.fileDescriptor == nil)
+        let memory = try GuestMemoryMap(regions: [region])
+        #expect(try memory.readLittleEndian(UInt32.self, from: GuestAddress(0x10008)) == 0x5a5a_0001)
+        #expect(try memory.read(count: 8, from: GuestAddress(0x11000)) == [UInt8](repeating: 0, count: 8))
+        try memory.writeLittleEndian(UInt32(0x1234_5678), to: GuestAddress(0x10008))
+        #expect(try memory.readLittleEndian(UInt32.self, from: GuestAddress(0x10008)) == 0x1234_5678)
+        var word: UInt32 = 0
+        #expect(pread(file.rawValue, &word, 4, off_t(page + 8)) == 4)
+        #expect(UInt32(littleEndian: word) == 0x5a5a_0001)  // the file keeps what was saved
+        #expect(throws: MmapRegionError.fileTooSmall(fileSize: 4 * page, required: 5 * page)) {
+            try MmapRegion.copyOnWrite(at: .zero, size: 2 * page, descriptor: file, offset: 3 * page)
+        }
+    }
+
     @Test func guardPagesSurroundTheRegion() throws {
         let region = try MmapRegion.anonymous(at: .zero, size: 8 * page, options: .init(guardPages: true))
         let base = UInt(bitPattern: region.hostAddress)

@@ -42,6 +42,11 @@
         return byte
     }
 
+    /// The bytes held, oldest first.
+    @usableFromInline var contents: [UInt8] {
+        (0..<count).map { storage[(head + $0) % storage.count] }
+    }
+
     /// Forgets every byte; returns how many there were.
     @inlinable @discardableResult
     mutating func removeAll() -> Int {

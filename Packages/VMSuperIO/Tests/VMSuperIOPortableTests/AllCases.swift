@@ -8,4 +8,4 @@ import PortableTesting
 /// `vmm-tools riscv64` runs under qemu, so they use no threads, host clock,
 /// Foundation or String comparison.
 public let allCases: [PortableTestCase] =
-    linuxDriverReplayCases + serialDatasheetCases + i8042Cases + cmosRTCCases + pl031Cases
+    linuxDriverReplayCases + serialDatasheetCases + serialStateCases + i8042Cases + cmosRTCCases + pl031Cases

@@ -233,3 +233,8 @@ public struct CPUIDPolicy: Sendable {
         ]
     }
 }
+
+#if !hasFeature(Embedded)
+// Snapshots store the CPUID a guest saw (see Registers.swift for why here).
+extension CPUIDEntry: Codable {}
+#endif

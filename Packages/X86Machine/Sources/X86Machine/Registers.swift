@@ -232,3 +232,29 @@ public struct LocalAPICState: Hashable, Sendable {
         }
     }
 }
+
+#if !hasFeature(Embedded)
+// A VMM stores register state in its snapshots (integration-vmm as JSON). Embedded Swift has no
+// Codable; the conformances are declared here because only this file can synthesize them.
+extension StandardRegisters: Codable {}
+extension Segment: Codable {}
+extension DescriptorTable: Codable {}
+extension SpecialRegisters: Codable {}
+extension ModelSpecificRegister: Codable {}
+extension FPUState: Codable {}
+extension LocalAPICState: Codable {
+    private enum CodingKeys: String, CodingKey { case registers }
+
+    /// Decodes a page; a page that is not exactly ``size`` bytes is refused, not padded.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let registers = try container.decode([UInt8].self, forKey: .registers)
+        guard registers.count == Self.size else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .registers, in: container,
+                debugDescription: "a local APIC page is \(Self.size) bytes, not \(registers.count)")
+        }
+        self.init(registers: registers)
+    }
+}
+#endif
