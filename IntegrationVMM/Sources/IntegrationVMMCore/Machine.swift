@@ -18,6 +18,13 @@ import X86Machine
 /// text was read-only. Without them the guest uses APIC IPIs and plain spinlocks.
 public let pvmHypercallFeatures: UInt32 = 1 << 7 | 1 << 11 | 1 << 13
 
+/// Invariant TSC (CPUID 0x80000007 EDX bit 8), hidden on PVM hosts. With it Linux demotes
+/// kvm-clock and keeps time with the raw TSC, which on PVM is the host's (a restore cannot set it
+/// back): a guest restored from a snapshot a minute later saw a minute pass at once and stalled
+/// in RCU. Without it the guest keeps time with kvm-clock, whose base a restore sets
+/// (`KVM_SET_CLOCK`), and goes on counting where it stopped.
+public let invariantTSC: UInt32 = 1 << 8
+
 /// Routes vCPU exits to the device buses.
 final class BusOperations: VMOperations, @unchecked Sendable {
     // @unchecked: the buses are thread-safe.
@@ -385,6 +392,7 @@ public final class Machine<H: Hypervisor>: @unchecked Sendable {
             policy.hiddenFeatures = CPUIDFeature.unsupportedOnPVM
             policy.adjust = { entry, _ in
                 if entry.function == 0x4000_0001 { entry.eax &= ~pvmHypercallFeatures }
+                if entry.function == 0x8000_0007 { entry.edx &= ~invariantTSC }
             }
         }
         let operations = BusOperations(buses: buses)

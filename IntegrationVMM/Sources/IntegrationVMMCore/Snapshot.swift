@@ -24,6 +24,10 @@ public struct MachineSnapshot: Codable, Sendable, Equatable {
     public static let formatName = "swift-vmm integration-vmm snapshot"
     /// The layout version this VMM writes and reads; a change of layout gets a new number.
     public static let currentVersion = 1
+    /// The state file's name in a snapshot directory (`integration-vmm --restore DIR`).
+    public static let stateFileName = "vm.state"
+    /// The memory file's name in a snapshot directory.
+    public static let memoryFileName = "vm.mem"
 
     /// ``formatName``.
     public var format: String
@@ -237,5 +241,28 @@ enum SnapshotMemory {
         } catch {
             throw VMMError("snapshot memory map", cause: error)
         }
+    }
+}
+
+extension IntegrationVMM {
+    /// The machine snapshotted in `directory` (``MachineSnapshot/stateFileName`` and
+    /// ``MachineSnapshot/memoryFileName``), restored on KVM and ready to ``Machine/run()``.
+    ///
+    /// ```swift
+    /// let machine = try IntegrationVMM.restore(directory: "/snapshots/vm1", options: RunOptions())
+    /// exit(try machine.run().outcome.exitStatus)
+    /// ```
+    public static func restore(directory: String, options: RunOptions) throws(VMMError) -> Machine<KVMHypervisor> {
+        let hypervisor: KVMHypervisor
+        do {
+            hypervisor = try KVMHypervisor()
+        } catch {
+            throw VMMError("cannot open KVM", cause: error)
+        }
+        let folder = URL(fileURLWithPath: directory)
+        return try Machine.restore(
+            statePath: folder.appendingPathComponent(MachineSnapshot.stateFileName).path,
+            memoryPath: folder.appendingPathComponent(MachineSnapshot.memoryFileName).path, options: options,
+            on: hypervisor)
     }
 }

@@ -80,6 +80,14 @@ struct IntegrationVMMCommand: ParsableCommand {
             """)
     var vhostUser: [String] = []
 
+    @Option(
+        help: """
+            Restore the machine snapshotted in DIR (vm.state and vm.mem, as Machine.snapshot writes them) \
+            instead of booting one; the guest goes on where it was paused. The machine comes from the \
+            snapshot: no kernel, memory, vCPU, device or command options with it.
+            """)
+    var restore: String?
+
     @Flag(help: "Do not hide the CPU features a PVM host cannot emulate from the guest's CPUID.")
     var keepCpuid = false
 
@@ -123,6 +131,7 @@ struct IntegrationVMMCommand: ParsableCommand {
     }
 
     func boot(start: ContinuousClock.Instant) -> Int32 {
+        if let restore { return resume(from: restore, start: start) }
         let config: MachineConfig
         let sandbox: Sandbox?
         do {
@@ -162,6 +171,37 @@ struct IntegrationVMMCommand: ParsableCommand {
             {
                 return Int32(truncatingIfNeeded: status)
             }
+            if let message = result.outcome.message { printError(message) }
+            return result.outcome.exitStatus
+        } catch {
+            printError("integration-vmm: \(error)")
+            return GuestOutcome.vmmErrorStatus
+        }
+    }
+
+    /// `--restore DIR`: the snapshot's machine, run with the console on stdout (and stdin forwarded).
+    func resume(from directory: String, start: ContinuousClock.Instant) -> Int32 {
+        let machineOptions: [(String, Bool)] = [
+            ("--kernel", kernel != nil), ("--initrd", initrd != nil), ("--memory", memory != "size_mib=256"),
+            ("--vcpus", vcpus != 1), ("--command", command != nil), ("--rng", rng), ("--block", !block.isEmpty),
+            ("--net", !net.isEmpty), ("--vsock", vsock != nil), ("--console", console != nil),
+            ("--vhost-user-blk", !vhostUserBlk.isEmpty), ("--vhost-user-fs", !vhostUserFs.isEmpty),
+            ("--vhost-user", !vhostUser.isEmpty), ("--profile", profile != nil),
+        ]
+        let given = machineOptions.filter(\.1).map(\.0)
+        guard given.isEmpty else {
+            printError(
+                "integration-vmm: --restore takes the machine from the snapshot; drop \(given.joined(separator: ", "))")
+            return GuestOutcome.vmmErrorStatus
+        }
+        var options = RunOptions()
+        options.processStart = start
+        options.reportTimes = times
+        do {
+            options.sandbox = try makeSandbox()
+            let machine = try IntegrationVMM.restore(directory: directory, options: options)
+            if times { printError("integration-vmm: restored in \(ContinuousClock.now - start)") }
+            let result = try machine.run()
             if let message = result.outcome.message { printError(message) }
             return result.outcome.exitStatus
         } catch {

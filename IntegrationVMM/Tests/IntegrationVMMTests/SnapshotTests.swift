@@ -107,13 +107,12 @@ struct SnapshotTests {
     static let counter = "i=0; while true; do echo TICK $i; i=$((i+1)); sleep 1; done"
 
     @Test(.timeLimit(.minutes(6))) func aCountingGuestContinuesInANewVMFromItsSnapshot() throws {
-        guard let (assets, _) = try GuestRequirement.guest() else { return }
+        guard let (assets, binary) = try GuestRequirement.guest() else { return }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ivmm-snapshot-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let statePath = folder.appendingPathComponent("vm.state").path
-        let memoryPath = folder.appendingPathComponent("vm.mem").path
-        defer { try? FileManager.default.copyItem(atPath: statePath, toPath: "/tmp/last-snapshot.json") }
+        let statePath = folder.appendingPathComponent(MachineSnapshot.stateFileName).path
+        let memoryPath = folder.appendingPathComponent(MachineSnapshot.memoryFileName).path
 
         var config = MachineConfig(
             kernel: assets.kernel.path,
@@ -170,6 +169,23 @@ struct SnapshotTests {
         #expect(later != nil, "the restored guest stopped counting: \(console2.all.suffix(20))")
         #expect(console.all.contains { $0.contains(GuestCommandLine.readyMarker) })
         #expect(!console2.all.contains { $0.contains(GuestCommandLine.readyMarker) })  // it did not boot again
+
+        // The same files, restored again by a new integration-vmm process, after a pause long enough
+        // that a guest keeping time with the host's TSC would see the jump.
+        Thread.sleep(forTimeInterval: 20)
+        var ticks: [Int] = []
+        let process = try VMMRun.run(binary, ["--restore", folder.path], timeout: 120) { line, pid in
+            guard let count = tick(line.trimmingCharacters(in: .whitespacesAndNewlines)) else { return }
+            ticks.append(count)
+            if count >= countedBeforeSnapshot + 2 { kill(pid, SIGTERM) }
+        }
+        #expect(ticks.first == countedBeforeSnapshot + 1, "\(process.stderr) \(process.stdout.suffix(400))")
+        #expect(ticks.contains(countedBeforeSnapshot + 2))
+        #expect(process.status == 128 + SIGTERM)
+        // Machine options do not mix with a snapshot's machine.
+        let mixed = try VMMRun.run(binary, ["--restore", folder.path, "--vcpus", "4"], timeout: 60)
+        #expect(mixed.status == 1)
+        #expect(mixed.stderr.contains("drop --vcpus"))
     }
 
     @Test func aStateFileFromAnotherVersionOrAnotherMachineIsRefusedWithOneLine() throws {
