@@ -208,17 +208,25 @@ let workspaceTargets: [Target] = [
         ],
         path: "IntegrationVMM/Sources/IntegrationVMMCore",
         resources: [.embedInCode("Seccomp/x86_64.json")]),
+    .target(
+        name: "IntegrationVMMAPI",
+        dependencies: [
+            "IntegrationVMMCore", "Hypervisor", "VMMSysUtil",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ],
+        path: "IntegrationVMM/Sources/IntegrationVMMAPI"),
     .executableTarget(
         name: "integration-vmm",
         dependencies: [
-            "IntegrationVMMCore", "GuestAssets", "Seccompiler", "VMMToolsKit",
+            "IntegrationVMMCore", "IntegrationVMMAPI", "GuestAssets", "Seccompiler", "VMMSysUtil", "VMMToolsKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         path: "IntegrationVMM/Sources/integration-vmm"),
     .testTarget(
         name: "IntegrationVMMTests",
         dependencies: [
-            "IntegrationVMMCore", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice", "VMMSysUtil", "VMSuperIO",
+            "IntegrationVMMCore", "IntegrationVMMAPI", "GuestAssets", "Hypervisor", "Seccompiler", "VMDevice",
+            "VMMSysUtil", "VMSuperIO",
             "VhostUser", "VirtioDevices", "integration-vmm", "vhost-device-blk", "vhost-device-rng",
             "vhost-device-vsock",
         ],
@@ -235,7 +243,8 @@ let package = Package(
         .executable(name: "vhost-device-vsock", targets: ["vhost-device-vsock"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: packageTargets + workspaceTargets
 )

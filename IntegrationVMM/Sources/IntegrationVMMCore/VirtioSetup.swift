@@ -111,15 +111,24 @@ public enum VirtioDeviceOption: Equatable, Sendable {
     /// Parses a `--net` value.
     public static func parseNet(_ text: String) throws(ConfigError) -> VirtioDeviceOption {
         let values = try KeyValueOptions.parse(text, option: "--net", known: ["tap", "mac"])
-        guard let tap = values["tap"], !tap.isEmpty else { throw ConfigError("--net: tap= is required") }
-        guard tap.utf8.count < 16 else { throw ConfigError("--net: an interface name has at most 15 bytes: '\(tap)'") }
-        guard let macText = values["mac"] else { return .net(tap: tap, mac: nil) }
+        return try net(tap: values["tap"], mac: values["mac"], option: "--net")
+    }
+
+    /// A checked virtio-net option: a tap name (at most 15 bytes) and an optional unicast MAC
+    /// (`52:54:00:12:34:56`); errors start with `option`.
+    public static func net(tap: String?, mac macText: String?, option: String) throws(ConfigError) -> VirtioDeviceOption
+    {
+        guard let tap, !tap.isEmpty else { throw ConfigError("\(option): tap= is required") }
+        guard tap.utf8.count < 16 else {
+            throw ConfigError("\(option): an interface name has at most 15 bytes: '\(tap)'")
+        }
+        guard let macText else { return .net(tap: tap, mac: nil) }
         let parts = macText.split(separator: ":", omittingEmptySubsequences: false)
         let bytes = parts.compactMap { $0.count == 2 ? UInt8($0, radix: 16) : nil }
         guard parts.count == 6, bytes.count == 6 else {
-            throw ConfigError("--net: mac must look like 52:54:00:12:34:56, got '\(macText)'")
+            throw ConfigError("\(option): mac must look like 52:54:00:12:34:56, got '\(macText)'")
         }
-        guard bytes[0] & 1 == 0 else { throw ConfigError("--net: mac \(macText) is a multicast address") }
+        guard bytes[0] & 1 == 0 else { throw ConfigError("\(option): mac \(macText) is a multicast address") }
         return .net(tap: tap, mac: bytes)
     }
 
@@ -129,11 +138,20 @@ public enum VirtioDeviceOption: Equatable, Sendable {
         guard let cidText = values["cid"], let cid = UInt64(cidText) else {
             throw ConfigError("--vsock: cid=<number> is required")
         }
+        return try vsock(cid: cid, path: values["uds"], option: "--vsock")
+    }
+
+    /// A checked virtio-vsock option; errors start with `option`.
+    public static func vsock(cid: UInt64, path: String?, option: String) throws(ConfigError) -> VirtioDeviceOption {
         // 0-2 are the hypervisor, local and host; the top of the 32-bit range is reserved (VMADDR_CID_ANY).
-        guard cid >= 3, cid < 0xffff_ffff else { throw ConfigError("--vsock: cid must be 3...4294967294, got \(cid)") }
-        guard let path = values["uds"], !path.isEmpty else { throw ConfigError("--vsock: uds=<path> is required") }
+        guard cid >= 3, cid < 0xffff_ffff else {
+            throw ConfigError("\(option): cid must be 3...4294967294, got \(cid)")
+        }
+        guard let path, !path.isEmpty else { throw ConfigError("\(option): uds=<path> is required") }
         // sun_path holds 107 bytes plus the NUL; the per-port sockets append _<port>.
-        guard path.utf8.count + 11 <= 107 else { throw ConfigError("--vsock: uds path is too long for a Unix socket") }
+        guard path.utf8.count + 11 <= 107 else {
+            throw ConfigError("\(option): uds path is too long for a Unix socket")
+        }
         return .vsock(cid: cid, path: path)
     }
 

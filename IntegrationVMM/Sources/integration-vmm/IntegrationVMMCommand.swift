@@ -4,8 +4,10 @@
 import ArgumentParser
 import Foundation
 import GuestAssets
+import IntegrationVMMAPI
 import IntegrationVMMCore
 import Seccompiler
+import VMMSysUtil
 
 /// `integration-vmm`: boots a Linux guest with the swift-vmm packages.
 @main
@@ -82,6 +84,15 @@ struct IntegrationVMMCommand: ParsableCommand {
 
     @Option(
         help: """
+            Serve a Firecracker-compatible control API (HTTP over a Unix socket at PATH: boot-source, \
+            machine-config, drives, network-interfaces, vsock, actions, vm, snapshot/create, snapshot/load). \
+            Alone, it waits to be configured and started through the API; with machine options it boots \
+            them at once and serves the API (pause, resume, snapshots).
+            """)
+    var apiSock: String?
+
+    @Option(
+        help: """
             Restore the machine snapshotted in DIR (vm.state and vm.mem, as Machine.snapshot writes them) \
             instead of booting one; the guest goes on where it was paused. The machine comes from the \
             snapshot: no kernel, memory, vCPU, device or command options with it.
@@ -126,11 +137,15 @@ struct IntegrationVMMCommand: ParsableCommand {
 
     mutating func run() throws {
         let start = ContinuousClock.now
+        // A parent may have started us with the stop signals blocked (a thread's mask is inherited
+        // through exec): they must reach us, or SIGTERM would be ignored until a machine runs.
+        try? SignalFd.unblock([SIGINT, SIGTERM, SIGHUP])
         let status = boot(start: start)
         Foundation.exit(status)
     }
 
     func boot(start: ContinuousClock.Instant) -> Int32 {
+        if let apiSock { return serve(apiSock, start: start) }
         if let restore { return resume(from: restore, start: start) }
         let config: MachineConfig
         let sandbox: Sandbox?
@@ -166,13 +181,52 @@ struct IntegrationVMMCommand: ParsableCommand {
             if times, result.console.sawReady {
                 printError("integration-vmm: run ended after \(ContinuousClock.now - start)")
             }
-            if command != nil, let status = result.console.commandStatus,
-                result.outcome == .rebooted || result.outcome == .poweredOff
-            {
-                return Int32(truncatingIfNeeded: status)
-            }
-            if let message = result.outcome.message { printError(message) }
-            return result.outcome.exitStatus
+            return exitStatus(result)
+        } catch {
+            printError("integration-vmm: \(error)")
+            return GuestOutcome.vmmErrorStatus
+        }
+    }
+
+    /// The process's exit status for a finished run: the guest command's with `--command` (when
+    /// the guest shut down after it), else the outcome's, whose message goes to stderr.
+    func exitStatus(_ result: RunResult) -> Int32 {
+        if command != nil, let status = result.console.commandStatus,
+            result.outcome == .rebooted || result.outcome == .poweredOff
+        {
+            return Int32(truncatingIfNeeded: status)
+        }
+        if let message = result.outcome.message { printError(message) }
+        return result.outcome.exitStatus
+    }
+
+    /// Whether any option describes a machine to boot (rather than leaving it to the API).
+    var machineOptionsGiven: Bool {
+        kernel != nil || initrd != nil || memory != "size_mib=256" || vcpus != 1 || command != nil || rng
+            || !block.isEmpty || !net.isEmpty || vsock != nil || console != nil || !vhostUserBlk.isEmpty
+            || !vhostUserFs.isEmpty || !vhostUser.isEmpty
+    }
+
+    /// `--api-sock PATH`: serves the API, boots the machine the options describe (if any) or
+    /// waits for the API to start or load one, runs it and exits with its status.
+    func serve(_ socketPath: String, start: ContinuousClock.Instant) -> Int32 {
+        guard restore == nil, profile == nil else {
+            printError(
+                "integration-vmm: --api-sock does not combine with --restore or --profile (use PUT /snapshot/load)")
+            return GuestOutcome.vmmErrorStatus
+        }
+        var options = RunOptions()
+        options.processStart = start
+        options.reportTimes = times
+        options.console = command == nil ? .everything : .commandOutput
+        options.forwardInput = command == nil
+        do {
+            options.sandbox = try makeSandbox()
+            let controller = VMMController(options: options, instanceID: "integration-vmm-\(getpid())")
+            try APIServer.start(socketPath: socketPath, controller: controller)
+            if machineOptionsGiven { try controller.start(try makeConfig()) }
+            let result = try controller.waitForMachine().run()
+            return exitStatus(result)
         } catch {
             printError("integration-vmm: \(error)")
             return GuestOutcome.vmmErrorStatus

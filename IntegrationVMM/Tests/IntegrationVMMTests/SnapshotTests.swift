@@ -131,9 +131,11 @@ struct SnapshotTests {
 
         try machine.pause()
         #expect(machine.isPaused)
-        let countedBeforeSnapshot = console.all.compactMap(tick).max() ?? -1
         try machine.snapshot(statePath: statePath, memoryPath: memoryPath)
-        // Paused: no tick for two seconds (the guest counts one a second).
+        // What the guest printed before the pause may still be in the pipe: read the count once it
+        // has drained, then check that no tick comes for two more seconds (the guest counts one a second).
+        Thread.sleep(forTimeInterval: 2)
+        let countedBeforeSnapshot = console.all.compactMap(tick).max() ?? -1
         Thread.sleep(forTimeInterval: 2)
         let countedWhilePaused = console.all.compactMap(tick).max() ?? -1
         #expect(countedWhilePaused == countedBeforeSnapshot)
